@@ -1,0 +1,95 @@
+"""VGG16 feature extractor with torchvision's parameter names, max- or L2-pooled, five stages out.
+
+``VGG16(pooling="max")`` is the network of LPIPS; ``VGG16(pooling="l2")`` replaces every max-pool
+by the L2 pooling of DISTS (Ding et al. 2020): sqrt(hann3x3 * x^2 + 1e-12), stride 2, padding 1,
+the network DISTS, DeepWSD and the SMIC attention use. Stages end at relu1_2, relu2_2, relu3_3,
+relu4_3 and relu5_3. The weights are frozen and the module stays in eval mode.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from smic.weights import vgg16_state_dict
+
+Pooling = Literal["max", "l2"]
+
+# torchvision's VGG16 configuration "D": channels per conv, "M" where a pool sits.
+_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
+# index in ``features`` of the ReLU that ends each stage
+STAGE_ENDS = (3, 8, 15, 22, 29)
+STAGE_CHANNELS = (64, 128, 256, 512, 512)
+
+
+class L2Pool2d(nn.Module):
+    """L2 pooling: sqrt(conv(x^2, hann 3x3 normalised) + 1e-12), stride 2, padding 1, per channel."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        window = torch.tensor([0.5, 1.0, 0.5])
+        kernel = window[:, None] * window[None, :]
+        kernel = kernel / kernel.sum()
+        # not persistent: the state dict keeps torchvision's keys only
+        self.register_buffer("kernel", kernel.expand(channels, 1, 3, 3).contiguous(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.conv2d(x**2, self.kernel, stride=2, padding=1, groups=x.shape[1])
+        return (out + 1e-12).sqrt()
+
+
+def _layers(pooling: Pooling) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    channels = 3
+    for item in _CONFIG:
+        if item == "M":
+            layers.append(nn.MaxPool2d(2, 2) if pooling == "max" else L2Pool2d(channels))
+        else:
+            layers += [nn.Conv2d(channels, item, 3, padding=1), nn.ReLU()]
+            channels = item
+    return layers
+
+
+class VGG16(nn.Module):
+    """Frozen VGG16 ``features`` (13 convs); ``forward`` returns the five stage outputs."""
+
+    def __init__(self, pooling: Pooling = "l2", weights: str | os.PathLike | None = None) -> None:
+        super().__init__()
+        if pooling not in ("max", "l2"):
+            raise ValueError(f"pooling must be 'max' or 'l2', got {pooling!r}")
+        self.pooling = pooling
+        self.features = nn.Sequential(*_layers(pooling))
+        self.features.load_state_dict(_cached_state(str(weights) if weights else None))
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> "VGG16":
+        return super().train(False)  # no dropout or batch-norm: eval mode always
+
+    def forward(self, x: torch.Tensor, stages: int = 5) -> list[torch.Tensor]:
+        """Stage outputs relu1_2 ... relu{stages}_x for input x (N, 3, H, W); no normalisation."""
+        outputs = []
+        last = STAGE_ENDS[stages - 1]
+        for index, layer in enumerate(self.features[: last + 1]):
+            x = layer(x)
+            if index in STAGE_ENDS:
+                outputs.append(x)
+        return outputs
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_state(path: str | None) -> dict[str, torch.Tensor]:
+    """Read (and hash-check) the weights once per process; ``load_state_dict`` copies them."""
+    state = vgg16_state_dict(path)
+    return {key[len("features."):]: value for key, value in state.items()}
+
+
+@functools.lru_cache(maxsize=8)
+def shared_vgg16(pooling: Pooling, device: str = "cpu", dtype: torch.dtype = torch.float32) -> VGG16:
+    """One frozen VGG16 per (pooling, device, dtype) for the functional metric forms."""
+    return VGG16(pooling).to(device=device, dtype=dtype)

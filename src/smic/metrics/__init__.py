@@ -1,0 +1,3 @@
+"""The metrics, one flat module each; importing this package registers them all."""
+
+from smic.metrics import psnr  # noqa: F401
