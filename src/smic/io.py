@@ -64,9 +64,9 @@ def _array_to_tensor(array: np.ndarray, name: str) -> torch.Tensor:
     if array.ndim != 3 or array.shape[2] not in (1, 3):
         raise ValueError(f"{name}: expected an HxW or HxWx3 array, got shape {array.shape}")
     if array.dtype == np.uint8:
-        data = torch.from_numpy(np.ascontiguousarray(array)).to(torch.float32) / 255.0
+        data = torch.from_numpy(np.array(array, copy=True)).to(torch.float32) / 255.0
     elif np.issubdtype(array.dtype, np.floating):
-        data = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+        data = torch.from_numpy(np.array(array, dtype=np.float32, copy=True))
     else:
         raise ValueError(f"{name}: unsupported array dtype {array.dtype} (use uint8 or float in [0, 1])")
     return data.permute(2, 0, 1)[None]

@@ -1,0 +1,117 @@
+"""The ``smic`` command: score | demo | weights."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import time
+from importlib import resources
+from typing import Any, Sequence
+
+import torch
+
+import smic
+from smic import weights
+from smic.io import load_image
+
+
+def _option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE read as a Python literal when it is one (1, 0.5, True, 'rgb')."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
+
+
+def _device(name: str | None) -> torch.device:
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _score(args: argparse.Namespace) -> int:
+    device = _device(args.device)
+    metric = smic.create_metric(args.metric, device=device, **dict(args.option))
+    ref, dist = load_image(args.ref, "ref"), load_image(args.dist, "dist")
+    if ref.shape[1] == 1 and dist.shape[1] == 1:  # a grey pair is scored as RGB; a mixed pair is an error
+        ref, dist = ref.expand(-1, 3, -1, -1), dist.expand(-1, 3, -1, -1)
+    with torch.inference_mode():
+        value = float(metric(ref.to(device), dist.to(device))[0])
+    if args.json:
+        print(json.dumps({"metric": args.metric, "score": value, "lower_better": metric.lower_better,
+                          "score_range": list(metric.score_range), "ref": args.ref, "dist": args.dist}))
+    else:
+        direction = "lower is better" if metric.lower_better else "higher is better"
+        print(f"{args.metric}: {value:.6g} ({direction})")
+    return 0
+
+
+def sample_pair() -> tuple[torch.Tensor, torch.Tensor]:
+    """The embedded demo pair (astronaut crop and its JPEG-compressed copy), (1, 3, 192, 256)."""
+    folder = resources.files("smic") / "data"
+    return load_image(str(folder / "sample_ref.png"), "ref"), load_image(str(folder / "sample_dist.png"), "dist")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    device = _device(args.device)
+    ref, dist = (image.to(device) for image in sample_pair())
+    print(f"sample pair: astronaut 192x256 vs its JPEG copy (quality 12), device {device}")
+    print(f"{'metric':<10}{'score':>12}  {'better':<8}{'seconds':>9}")
+    for name in smic.list_metrics():
+        metric = smic.create_metric(name, device=device)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            value = float(metric(ref, dist)[0])
+        elapsed = time.perf_counter() - start
+        print(f"{name:<10}{value:>12.5f}  {'lower' if metric.lower_better else 'higher':<8}{elapsed:>9.3f}")
+    return 0
+
+
+def _weights(args: argparse.Namespace) -> int:
+    rows = weights.report(download=args.action == "pull")
+    for row in rows:
+        print(f"{row.name:<20} {row.status:<6} {row.source:<16} {row.sha256 or '-'}  {row.path or ''}")
+    return 0 if all(row.status == "ok" for row in rows) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smic", description=smic.__doc__)
+    parser.add_argument("--version", action="version", version=f"smic {smic.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    score = commands.add_parser("score", help="score one reference/distorted pair")
+    score.add_argument("ref", help="reference image file")
+    score.add_argument("dist", help="distorted image file")
+    score.add_argument("--metric", required=True, choices=smic.list_metrics())
+    score.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
+    score.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                       help="metric option, e.g. convention=matlab for ssim (repeatable)")
+    score.add_argument("--json", action="store_true", help="print one JSON object")
+    score.set_defaults(run=_score)
+
+    demo = commands.add_parser("demo", help="score the embedded sample pair with every metric")
+    demo.add_argument("--device")
+    demo.set_defaults(run=_demo)
+
+    weight = commands.add_parser("weights", help="list the weights in use; `pull` fetches missing ones")
+    weight.add_argument("action", nargs="?", choices=["pull"])
+    weight.set_defaults(run=_weights)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"smic: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Shared test helpers: the fixture folder beside the checkout, image pairs from it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import smic
+
+FIXTURES = Path(os.environ.get("SMIC_FIXTURES", Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"))
+TID_PAIRS = ("I03", "I04", "I06", "I08", "I19")
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """../shared/fixtures (golden images from other projects, never committed); skip without it."""
+    if not FIXTURES.is_dir():
+        pytest.skip(f"golden fixtures not found at {FIXTURES} (set SMIC_FIXTURES)")
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def tid_official(fixtures_dir: Path) -> dict:
+    """official_values.json of the five TID2013 calibration pairs."""
+    return json.loads((fixtures_dir / "tid2013_calib" / "official_values.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def tid_pairs(fixtures_dir: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """name -> (ref, dist) tensors (1, 3, 384, 512) of the five TID2013 calibration pairs."""
+    folder = fixtures_dir / "tid2013_calib"
+    return {name: (smic.load_image(folder / "ref" / f"{name}.png"), smic.load_image(folder / "dist" / f"{name}.png"))
+            for name in TID_PAIRS}
+
+
+@pytest.fixture(scope="session")
+def img1_golden(fixtures_dir: Path) -> dict:
+    """The authors' code's outputs for reference_pairs/Img1 (reference_golden_img1.json 'pair')."""
+    return json.loads((fixtures_dir / "reference_golden_img1.json").read_text())["pair"]
+
+
+@pytest.fixture(scope="session")
+def img1_pair(fixtures_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    folder = fixtures_dir / "reference_pairs"
+    return smic.load_image(folder / "Img1_ref.png"), smic.load_image(folder / "Img1_dist.png")
