@@ -1,8 +1,10 @@
 """smic: full-reference image quality metrics pooled with SMIC attention."""
 
-from smic import metrics  # noqa: F401  (registers every metric)
+from smic import authors, metrics  # noqa: F401  (registers every metric)
+from smic.attention import attend, attention_map
 from smic.io import load_image
+from smic.mic import mic
 from smic.registry import create_metric, list_metrics
 
 __version__ = "0.1.0"
-__all__ = ["create_metric", "list_metrics", "load_image", "__version__"]
+__all__ = ["attend", "attention_map", "create_metric", "list_metrics", "load_image", "mic", "__version__"]

@@ -1,0 +1,7 @@
+"""The SMIC authors' exact compositions (``variant="reference"``), kept apart from the clean metrics.
+
+Everything here reproduces KANGX99/SMIC (smic-pytorch, commit 9f05235) number for number,
+quirks included; see docs/METHOD.md of the project for the list.
+"""
+
+from smic.authors import psnr_smic, ssim_smic  # noqa: F401,E402  (registers the reference variants)
