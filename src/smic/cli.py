@@ -1,4 +1,4 @@
-"""The ``smic`` command: score | demo | weights."""
+"""The ``smic`` command: score | map | demo | weights | bench."""
 
 from __future__ import annotations
 
@@ -36,18 +36,34 @@ def _device(name: str | None) -> torch.device:
 
 def _score(args: argparse.Namespace) -> int:
     device = _device(args.device)
-    metric = smic.create_metric(args.metric, device=device, **dict(args.option))
-    ref, dist = load_image(args.ref, "ref"), load_image(args.dist, "dist")
-    if ref.shape[1] == 1 and dist.shape[1] == 1:  # a grey pair is scored as RGB; a mixed pair is an error
-        ref, dist = ref.expand(-1, 3, -1, -1), dist.expand(-1, 3, -1, -1)
+    attention = None if args.attention == "none" else args.attention
+    metric = smic.create_metric(args.metric, device=device, attention=attention, variant=args.variant,
+                                **dict(args.option))
+    ref, dist = _load_pair(args.ref, args.dist, device)
     with torch.inference_mode():
-        value = float(metric(ref.to(device), dist.to(device))[0])
+        value = float(metric(ref, dist)[0])
     if args.json:
         print(json.dumps({"metric": args.metric, "score": value, "lower_better": metric.lower_better,
-                          "score_range": list(metric.score_range), "ref": args.ref, "dist": args.dist}))
+                          "score_range": list(metric.score_range), "attention": attention,
+                          "variant": args.variant if attention else None, "ref": args.ref, "dist": args.dist}))
     else:
         direction = "lower is better" if metric.lower_better else "higher is better"
         print(f"{args.metric}: {value:.6g} ({direction})")
+    return 0
+
+
+def _load_pair(ref_path: str, dist_path: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    ref, dist = load_image(ref_path, "ref"), load_image(dist_path, "dist")
+    if ref.shape[1] == 1 and dist.shape[1] == 1:  # a grey pair is scored as RGB; a mixed pair is an error
+        ref, dist = ref.expand(-1, 3, -1, -1), dist.expand(-1, 3, -1, -1)
+    return ref.to(device), dist.to(device)
+
+
+def _map(args: argparse.Namespace) -> int:
+    from smic.figures import draw_panel
+
+    ref, dist = _load_pair(args.ref, args.dist, _device(args.device))
+    print(draw_panel(ref, dist, args.metric, args.output, args.attention))
     return 0
 
 
@@ -91,8 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
     score.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
                        help="metric option, e.g. convention=matlab for ssim (repeatable)")
+    score.add_argument("--attention", choices=["none", "smic", "mic"], default="none",
+                       help="pool with SMIC attention (mic: the Table II ablation)")
+    score.add_argument("--variant", choices=["reference", "paper"], default="reference",
+                       help="reference: the authors' code exactly; paper: the paper's equations")
     score.add_argument("--json", action="store_true", help="print one JSON object")
     score.set_defaults(run=_score)
+
+    figure = commands.add_parser("map", help="draw the paper's Fig. 5 panel for one pair")
+    figure.add_argument("ref")
+    figure.add_argument("dist")
+    figure.add_argument("--metric", required=True, choices=smic.list_metrics())
+    figure.add_argument("--attention", choices=["smic", "mic"], default="smic")
+    figure.add_argument("--device")
+    figure.add_argument("-o", "--output", required=True, help="PNG file to write")
+    figure.set_defaults(run=_map)
 
     demo = commands.add_parser("demo", help="score the embedded sample pair with every metric")
     demo.add_argument("--device")

@@ -47,6 +47,8 @@ def metric_class(name: str, attention: str | None = None, variant: str = "refere
         raise ValueError(f"attention must be 'smic', 'mic' or None, got {attention!r}")
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    if variant == "paper":
+        return _METRICS[(key, "official")]
     if (key, variant) not in _METRICS:
         raise ValueError(f"metric {name!r} has no {variant!r} variant with attention")
     return _METRICS[(key, variant)]
@@ -68,6 +70,11 @@ def create_metric(
     (``variant="reference"``, the paper's tables) or the paper's equations on the official metric
     (``variant="paper"``). ``options`` go to the metric's class.
     """
-    cls = metric_class(name, attention, variant)
-    metric = cls(**options) if attention is None else cls(attention=attention, **options)
+    if attention is not None and variant == "paper":
+        from smic.enhanced import paper_metric
+
+        metric: Metric = paper_metric(metric_class(name), attention, **options)
+    else:
+        cls = metric_class(name, attention, variant)
+        metric = cls(**options) if attention is None else cls(attention=attention, **options)
     return metric.to(device) if device is not None else metric

@@ -25,6 +25,9 @@ class Metric(nn.Module):
     lower_better: ClassVar[bool]
     score_range: ClassVar[tuple[float, float]]
     min_size: int = 1
+    #: map index -> the VGG stage whose attention pools it in the paper's variant (0: the mean of
+    #: stages 3 and 4, for full-resolution maps); empty when the metric has no paper variant
+    attended_maps: ClassVar[dict[int, int]] = {}
 
     def forward(self, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
         check_pair(ref, dist, self.min_size)
@@ -36,6 +39,11 @@ class Metric(nn.Module):
         return self.score(ref, dist, return_maps=True)
 
     def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False) -> torch.Tensor | ScoreAndMaps:
+        raise NotImplementedError
+
+    def from_pooled(self, pooled: list[torch.Tensor]) -> torch.Tensor:
+        """The score from each local map's pooled value ((N,) each); with spatial means it is the
+        official score. Needed only by metrics with ``attended_maps``."""
         raise NotImplementedError
 
     def extra_repr(self) -> str:

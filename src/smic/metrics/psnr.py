@@ -28,6 +28,7 @@ class PSNR(Metric):
     name = "psnr"
     lower_better = False
     score_range = (0.0, float("inf"))
+    attended_maps = {0: 0}
 
     def __init__(self, data_range: float = 1.0) -> None:
         super().__init__()
@@ -35,3 +36,6 @@ class PSNR(Metric):
 
     def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False) -> torch.Tensor | ScoreAndMaps:
         return psnr(ref, dist, self.data_range, return_maps)
+
+    def from_pooled(self, pooled: list[torch.Tensor]) -> torch.Tensor:
+        return 10.0 * torch.log10(self.data_range**2 / pooled[0])

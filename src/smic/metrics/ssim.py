@@ -96,6 +96,7 @@ class SSIM(Metric):
     name = "ssim"
     lower_better = False
     score_range = (-1.0, 1.0)
+    attended_maps = {0: 0}
 
     def __init__(self, convention: Convention = "rgb", win_size: int = 11, sigma: float = 1.5,
                  k: tuple[float, float] = (0.01, 0.03)) -> None:
@@ -109,3 +110,6 @@ class SSIM(Metric):
 
     def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False) -> torch.Tensor | ScoreAndMaps:
         return ssim(ref, dist, self.convention, self.win_size, self.sigma, self.k, return_maps)
+
+    def from_pooled(self, pooled: list[torch.Tensor]) -> torch.Tensor:
+        return pooled[0]
