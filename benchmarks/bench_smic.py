@@ -1,0 +1,142 @@
+"""Seconds per 512x384 pair for every metric: official, SMIC reference variant, SMIC paper
+variant, and the stride-1 attention map; optionally the authors' code in the same run.
+
+    python benchmarks/bench_smic.py [--device cuda] [--repeat 3]
+        [--authors-dir DIR --authors-python PY]   # KANGX99/SMIC smic-pytorch, patched for CPU
+
+On a GPU it also prints pairs per second at batch 1 and --batch, against the bare VGG16 pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import time
+
+import torch
+
+import smic
+from smic.attention import attention_map
+from smic.backbone import VGG16
+
+AUTHORS_SNIPPET = """
+import sys, time, statistics, torch
+import numpy as np
+from PIL import Image
+sys.path.insert(0, {dir!r})
+import preprocess, importlib
+torch.set_num_threads({threads})
+module = importlib.import_module({module!r})
+model = getattr(module, {cls!r})()
+ref = Image.fromarray(np.load({ref!r}))
+dist = Image.fromarray(np.load({dist!r}))
+wsd = {cls!r} == 'DeepWSD_SMIC'
+prep = preprocess.wsd_prepare_image if wsd else preprocess.prepare_image
+a, b = prep(ref), prep(dist)
+times = []
+for _ in range({repeat}):
+    start = time.perf_counter()
+    model(a, b, as_loss=False) if wsd else model(a, b)
+    times.append(time.perf_counter() - start)
+print(statistics.median(times))
+"""
+
+
+def sample_512x384() -> tuple[torch.Tensor, torch.Tensor]:
+    """astronaut rows 64..447 (384x512) and a blurred, noisy copy (fixed seed)."""
+    from skimage import data
+
+    ref = torch.from_numpy(data.astronaut()[64:448].copy()).permute(2, 0, 1)[None].float() / 255
+    generator = torch.Generator().manual_seed(0)
+    blurred = torch.nn.functional.avg_pool2d(ref, 3, stride=1, padding=1, count_include_pad=False)
+    dist = (blurred + 0.03 * torch.randn(ref.shape, generator=generator)).clamp(0, 1)
+    return ref, (dist * 255).round() / 255
+
+
+def timed(fn, repeat: int, device: torch.device) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def authors_seconds(args: argparse.Namespace, name: str, ref: torch.Tensor, dist: torch.Tensor) -> float | None:
+    import numpy as np
+    import tempfile
+
+    cls = {"psnr": "PSNR_SMIC", "ssim": "SSIM_SMIC", "lpips": "LPIPS_SMIC", "dists": "DISTS_SMIC",
+           "deepwsd": "DeepWSD_SMIC"}[name]
+    with tempfile.TemporaryDirectory() as folder:
+        paths = []
+        for label, image in (("ref", ref), ("dist", dist)):
+            path = f"{folder}/{label}.npy"
+            np.save(path, (image[0].permute(1, 2, 0) * 255).round().byte().numpy())
+            paths.append(path)
+        code = AUTHORS_SNIPPET.format(dir=args.authors_dir, module=cls, cls=cls, ref=paths[0], dist=paths[1],
+                                      repeat=args.repeat, threads=torch.get_num_threads())
+        done = subprocess.run([args.authors_python, "-c", code], capture_output=True, text=True, cwd=args.authors_dir)
+    if done.returncode != 0:
+        print(f"  authors' {cls} failed: {done.stderr.strip().splitlines()[-1] if done.stderr else '?'}")
+        return None
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=32, help="large batch for GPU throughput")
+    parser.add_argument("--metrics", default=",".join(smic.list_metrics()))
+    parser.add_argument("--authors-dir")
+    parser.add_argument("--authors-python")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    ref, dist = (image.to(device) for image in sample_512x384())
+    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'}), "
+          f"512x384 pair, median of {args.repeat}")
+    with torch.inference_mode():
+        vgg = VGG16("l2").to(device)
+        vgg_s = timed(lambda: (vgg(ref), vgg(dist)), args.repeat, device)
+        print(f"bare VGG16 pass (ref + dist): {vgg_s:.4f} s")
+        header = f"{'metric':<8}{'official':>10}{'reference':>11}{'paper':>9}{'ref/official':>14}{'ref/dists':>11}"
+        print(header + ("   authors  authors/ours" if args.authors_dir else ""))
+        base_times: dict[str, float] = {}
+        for name in args.metrics.split(","):
+            metrics = {form: smic.create_metric(name, device=device, **options) for form, options in
+                       (("official", {}), ("reference", {"attention": "smic"}),
+                        ("paper", {"attention": "smic", "variant": "paper"}))}
+            seconds = {form: timed(lambda m=m: m(ref, dist), args.repeat, device) for form, m in metrics.items()}
+            base_times[name] = seconds["official"]
+            line = (f"{name:<8}{seconds['official']:>10.4f}{seconds['reference']:>11.4f}{seconds['paper']:>9.4f}"
+                    f"{seconds['reference'] / seconds['official']:>14.2f}"
+                    f"{seconds['reference'] / base_times.get('dists', float('nan')):>11.2f}")
+            if args.authors_dir and device.type == "cpu":
+                theirs = authors_seconds(args, name, ref.cpu(), dist.cpu())
+                if theirs is not None:
+                    line += f"{theirs:>10.3f}{theirs / seconds['reference']:>13.1f}x"
+            print(line)
+        stride1 = timed(lambda: attention_map(ref, dist, stride=1), 1, device)
+        print(f"stride-1 attention map (both stages): {stride1:.3f} s")
+        if device.type == "cuda":
+            big_ref, big_dist = ref.expand(args.batch, -1, -1, -1), dist.expand(args.batch, -1, -1, -1)
+            vgg_rate = args.batch / timed(lambda: (vgg(big_ref), vgg(big_dist)), args.repeat, device)
+            print(f"pairs/s at batch {args.batch}: bare VGG16 {vgg_rate:.1f}")
+            for name in args.metrics.split(","):
+                for options in ({"attention": "smic"}, {"attention": "smic", "variant": "paper"}):
+                    metric = smic.create_metric(name, device=device, **options)
+                    one = 1 / timed(lambda: metric(ref, dist), args.repeat, device)
+                    many = args.batch / timed(lambda: metric(big_ref, big_dist), args.repeat, device)
+                    print(f"  {name:<8}{options.get('variant', 'reference'):<10} batch 1: {one:8.1f}  "
+                          f"batch {args.batch}: {many:8.1f}  ({many / vgg_rate:.0%} of VGG16)")
+
+
+if __name__ == "__main__":
+    main()
