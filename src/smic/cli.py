@@ -127,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device")
     demo.set_defaults(run=_demo)
 
+    bench = commands.add_parser("bench", help="score a dataset and correlate with subjective scores")
+    from smic.evaluation.runner import add_bench_arguments, bench_main
+
+    add_bench_arguments(bench)
+    bench.set_defaults(run=bench_main)
+
     weight = commands.add_parser("weights", help="list the weights in use; `pull` fetches missing ones")
     weight.add_argument("action", nargs="?", choices=["pull"])
     weight.set_defaults(run=_weights)
