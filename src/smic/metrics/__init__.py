@@ -2,3 +2,6 @@
 
 from smic.metrics import psnr  # noqa: F401
 from smic.metrics import ssim  # noqa: F401
+from smic.metrics import lpips  # noqa: F401
+from smic.metrics import dists  # noqa: F401
+from smic.metrics import deepwsd  # noqa: F401

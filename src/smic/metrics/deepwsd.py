@@ -1,0 +1,226 @@
+"""DeepWSD: log(1 + mean_k sum_j [W_j + L2_j / (sqrt(exp(-1/(W_j+10))) (W_j+10)^2)]), squared if f > 1.
+
+Liao et al. 2022, "DeepWSD: Projecting Degradations in Perceptual Space to Wasserstein Distance
+in Deep Feature Space", as the official repository (Buka-Xing/DeepWSD: ``prepare_image``,
+``downsample``, ``ws_distance``, ``DeepWSD.forward(as_loss=False)``) computes it:
+
+1. preparation: an image whose longer side L satisfies 512 < L < 1000 is resized to 256x256
+   (PIL bilinear, aspect ratio not kept); others are left as they are;
+2. downsampling by f = max(1, round(L / 256)) (L after step 1, round half to even) with an
+   f x f average pool, stride f; the window is w = 16 if f >= 5 else 4;
+3. six stages: the image itself and relu1_2 ... relu5_3 of the L2-pooled VGG16 (no ImageNet
+   normalisation). Each stage is zero-padded (negative padding crops) on the left and at the
+   bottom to round(h / w) * w rows and round(width / w) * w columns (round half to even);
+4. each stage tensor (C, H, W) of one image is read in memory order as a (w^2, C H W / w^2)
+   matrix (a plain reshape, as the official code does): every column is one "window" of w^2
+   values. For a column with values x and y: weights p = x^2 / (sum_stage x + 1e-6) and
+   q = y^2 / (sum_stage y + 1e-6) on the positions 0 .. w^2 - 1, W = the 1-D optimal transport
+   cost with ground cost |i - j|^2 between these unnormalised weights (POT's
+   ``wasserstein_1d(..., p=2)``: the squared 2-Wasserstein distance, no root) and
+   L2 = sum (x - y)^2; the column's distance is W + L2 / (sqrt(exp(-1/(W+10))) (W+10)^2);
+5. the score s is the sum over columns, averaged over the six stages; the output is
+   log(s + 1) when f = 1 and log(s + 1)^2 when f > 1 (``as_loss=True`` returns s).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from smic.backbone import VGG16, shared_vgg16
+from smic.io import check_pair
+from smic.metrics.base import Metric, ScoreAndMaps
+from smic.metrics.dists import resize_like_pil
+from smic.registry import register
+
+PREPARE_RANGE = (512, 1000)  # longer side strictly inside: resized to PREPARE_SIZE
+PREPARE_SIZE = (256, 256)
+TARGET_SIZE = 256  # the downsampling factor brings the longer side near this
+STAGES = 6  # the image and five VGG16 stages
+
+
+def wasserstein_1d(
+    u_values: torch.Tensor,
+    v_values: torch.Tensor,
+    u_weights: torch.Tensor,
+    v_weights: torch.Tensor,
+    p: int = 1,
+    require_sort: bool = True,
+) -> torch.Tensor:
+    """1-D optimal transport cost between weighted samples along the last dimension, batched.
+
+    Same result as POT's ``ot.wasserstein_1d`` (which works along the first dimension): the
+    integral over q of |F_u^-1(q) - F_v^-1(q)|^p, the quantile functions built from the
+    cumulative weights *as given* (not normalised; a quantile beyond a distribution's total
+    weight maps to its last sample). For probability weights this is W_p^p (no p-th root).
+    All leading dimensions are batch dimensions; values may be broadcast views.
+    """
+    if require_sort:
+        u_order = u_values.argsort(dim=-1)
+        v_order = v_values.argsort(dim=-1)
+        u_values, u_weights = u_values.gather(-1, u_order), u_weights.gather(-1, u_order)
+        v_values, v_weights = v_values.gather(-1, v_order), v_weights.gather(-1, v_order)
+    u_cumulative = u_weights.cumsum(dim=-1)
+    v_cumulative = v_weights.cumsum(dim=-1)
+    levels = torch.cat([u_cumulative, v_cumulative], dim=-1).sort(dim=-1).values
+    u_index = torch.searchsorted(u_cumulative.contiguous(), levels).clamp_(max=u_values.shape[-1] - 1)
+    v_index = torch.searchsorted(v_cumulative.contiguous(), levels).clamp_(max=v_values.shape[-1] - 1)
+    u_quantiles = u_values.expand(*levels.shape[:-1], u_values.shape[-1]).gather(-1, u_index)
+    v_quantiles = v_values.expand(*levels.shape[:-1], v_values.shape[-1]).gather(-1, v_index)
+    steps = torch.diff(levels, dim=-1, prepend=torch.zeros_like(levels[..., :1]))
+    return (steps * (u_quantiles - v_quantiles).abs().pow(p)).sum(dim=-1)
+
+
+def downsampling_factor(longer_side: int) -> int:
+    """f = max(1, round(longer_side / 256)), rounding half to even (numpy's round)."""
+    return int(max(1, round(longer_side / TARGET_SIZE)))
+
+
+def _prepared_size(height: int, width: int, prepare: bool) -> tuple[int, int]:
+    if prepare and PREPARE_RANGE[0] < max(height, width) < PREPARE_RANGE[1]:
+        return PREPARE_SIZE
+    return height, width
+
+
+def min_side(height: int, width: int, prepare: bool = True) -> int:
+    """The shorter side an HxW image needs: every stage must keep >= 1 window after rounding.
+
+    Stage 5 has ceil(s / 16) rows for s rows after downsampling, and round(n / w) must be >= 1,
+    so s must be >= 33 (w = 4) or 129 (w = 16), i.e. the shorter side >= 33 f or 129 f. Images
+    resized to 256x256 by the preparation step need no more than 1 pixel.
+    """
+    if _prepared_size(height, width, prepare) == PREPARE_SIZE:
+        return 1
+    factor = downsampling_factor(max(height, width))
+    return (129 if factor >= 5 else 33) * factor
+
+
+def _window_distances(fx: torch.Tensor, fy: torch.Tensor, window: int) -> torch.Tensor:
+    """Per-column distances (N, C H W / window^2) of one padded stage (N, C, H, W)."""
+    n = fx.shape[0]
+    samples = window * window
+    # the official reshape: memory order, window^2 rows; columns become the last dimension here
+    x = fx.reshape(n, samples, -1).transpose(1, 2)
+    y = fy.reshape(n, samples, -1).transpose(1, 2)
+    x_total = fx.sum(dim=(1, 2, 3)).view(n, 1, 1)
+    y_total = fy.sum(dim=(1, 2, 3)).view(n, 1, 1)
+    positions = torch.arange(samples, device=fx.device, dtype=fx.dtype)
+    wsd = wasserstein_1d(positions, positions, x * (x / (x_total + 1e-6)), y * (y / (y_total + 1e-6)),
+                         p=2, require_sort=False)
+    l2 = ((x - y) ** 2).sum(dim=-1)
+    shifted = wsd + 10
+    return wsd + l2 * (1 / (torch.sqrt(torch.exp(-1 / shifted)) * shifted**2))
+
+
+def _column_map(distances: torch.Tensor, shape: torch.Size, window: int) -> torch.Tensor:
+    """Spread each column's distance evenly over its window^2 elements, sum over channels."""
+    n, channels, height, width = shape
+    samples = window * window
+    spread = (distances / samples).unsqueeze(1).expand(n, samples, distances.shape[1])
+    return spread.reshape(n, channels, height, width).sum(dim=1, keepdim=True)
+
+
+def deepwsd(
+    ref: torch.Tensor,
+    dist: torch.Tensor,
+    *,
+    prepare: bool = True,
+    as_loss: bool = False,
+    backbone: VGG16 | None = None,
+    return_maps: bool = False,
+) -> torch.Tensor | ScoreAndMaps:
+    """DeepWSD of each pair in (N, 3, H, W) batches in [0, 1] (0 for identical images).
+
+    ``prepare`` applies the official 256x256 resize for a longer side in (512, 1000);
+    ``as_loss=True`` returns the raw score s instead of log(s + 1) (squared when f > 1).
+    ``backbone`` must be an L2-pooled :class:`VGG16` (default: the shared one).
+    Statistics are per image (the official code pools the sums over the whole batch, which
+    matters only for N > 1). Raises ``ValueError`` if the images are too small (:func:`min_side`).
+
+    Maps: six (N, 1, h_k, w_k) maps, one per stage, on that stage's padded grid (the image
+    after preparation and downsampling, then the five VGG16 grids, each padded or cropped to
+    a multiple of the window). Each column distance is spread evenly over the w^2 elements of
+    its column and summed over channels. For the VGG stages (C a multiple of 16, w = 4) a column
+    is one spatial position and 16 channels (c, c + C/16, ...), so the map is the per-position
+    distance; on the image stage columns straddle positions (the official memory-order reshape).
+    Each map sums to its stage's term: s = (sum of all six map sums) / 6.
+    """
+    height, width = ref.shape[-2:]
+    needed = min_side(height, width, prepare)
+    if min(height, width) < needed:
+        factor = downsampling_factor(max(height, width))
+        try:
+            check_pair(ref, dist, needed)
+        except ValueError as error:
+            raise ValueError(
+                f"{error} (at {height}x{width}, DeepWSD downsamples by {factor} and needs at least "
+                f"one {16 if factor >= 5 else 4}x{16 if factor >= 5 else 4} window at every stage: "
+                f"the shorter side must be at least {needed})"
+            ) from error
+    if backbone is None:
+        backbone = shared_vgg16("l2", str(ref.device), ref.dtype)
+    elif backbone.pooling != "l2":
+        raise ValueError("DeepWSD needs the L2-pooled VGG16 (VGG16(pooling='l2'))")
+    param = next(backbone.parameters())
+
+    pair = torch.cat([ref, dist]).to(device=param.device, dtype=param.dtype)
+    size = _prepared_size(height, width, prepare)
+    if size != (height, width):
+        pair = resize_like_pil(pair, size)
+    factor = downsampling_factor(max(size))
+    window = 16 if factor >= 5 else 4
+    if factor > 1:
+        pair = F.avg_pool2d(pair, factor, stride=factor)
+
+    n = ref.shape[0]
+    total = torch.zeros(n, device=param.device, dtype=param.dtype)
+    maps = []
+    for feature in [pair, *backbone(pair)]:
+        rows, cols = feature.shape[-2:]
+        pad_rows = round(rows / window) * window - rows
+        pad_cols = round(cols / window) * window - cols
+        feature = F.pad(feature, (pad_cols, 0, 0, pad_rows))  # left and bottom; negative crops
+        distances = _window_distances(feature[:n], feature[n:], window)
+        total = total + distances.sum(dim=1)
+        if return_maps:
+            maps.append(_column_map(distances, feature[:n].shape, window).to(ref.dtype))
+    score = total / STAGES
+    if not as_loss:
+        score = torch.log(score + 1)
+        if factor > 1:
+            score = score**2
+    score = score.to(ref.dtype)
+    return (score, maps) if return_maps else score
+
+
+@register
+class DeepWSD(Metric):
+    """DeepWSD (official repository's algorithm and output); 0 for identical images."""
+
+    name = "deepwsd"
+    lower_better = True
+    score_range = (0.0, float("inf"))
+
+    def __init__(self, prepare: bool = True, as_loss: bool = False) -> None:
+        super().__init__()
+        # smallest square that works (33x33: relu5_3 is 3x3, one 4x4 window after padding);
+        # the exact requirement depends on the aspect: see min_side, checked in forward
+        self.min_size = 33
+        self.prepare = prepare
+        self.as_loss = as_loss
+        self.backbone = VGG16("l2")
+
+    def forward(self, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+        check_pair(ref, dist, 1)
+        return self.score(ref, dist)
+
+    def maps(self, ref: torch.Tensor, dist: torch.Tensor) -> ScoreAndMaps:
+        check_pair(ref, dist, 1)
+        return self.score(ref, dist, return_maps=True)
+
+    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False) -> torch.Tensor | ScoreAndMaps:
+        return deepwsd(ref, dist, prepare=self.prepare, as_loss=self.as_loss, backbone=self.backbone,
+                       return_maps=return_maps)
+
+    def extra_repr(self) -> str:
+        return f"prepare={self.prepare}, as_loss={self.as_loss}, " + super().extra_repr()
