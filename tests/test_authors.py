@@ -9,7 +9,7 @@ import torch
 import smic
 from smic.authors.preprocess import prepare, prepared_size
 
-SCORES = {"psnr": "PSNR_SMIC", "ssim": "SSIM_SMIC", "lpips": "LPIPS_SMIC", "dists": "DISTS_SMIC"}
+SCORES = {"psnr": "PSNR_SMIC", "ssim": "SSIM_SMIC", "lpips": "LPIPS_SMIC", "dists": "DISTS_SMIC", "deepwsd": "DeepWSD_SMIC"}
 
 
 def test_prepared_size_rule():
@@ -34,7 +34,7 @@ def test_scores_equal_the_authors_code(img1_pair, img1_golden, name):
 
 
 @pytest.mark.weights
-@pytest.mark.parametrize("name,expected", [("psnr", 100.0), ("ssim", 0.0), ("lpips", 0.0), ("dists", 0.4321258068084717)])
+@pytest.mark.parametrize("name,expected", [("psnr", 100.0), ("ssim", 0.0), ("lpips", 0.0), ("dists", 0.4321258068084717), ("deepwsd", 0.0)])
 def test_identical_images(img1_pair, name, expected):
     # the authors' code on (ref, ref): reference_golden_img1.json "identity_check_Img1_ref_vs_ref"
     ref = img1_pair[0]

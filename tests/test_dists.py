@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 import smic
-from smic.metrics.dists import DISTS, UPPER_BOUND, dists, resize_like_pil, resize_shorter_side
+from smic.metrics.dists import DISTS, UPPER_BOUND, dists
+from smic.resize import resize_like_pil, resize_shorter_side
 
 # Full-precision outputs of the official DISTS_pt.py (dingkeyan93/DISTS @1267d8cb, official
 # weights.pt), run out of tree as in ../shared/docs/METHOD.md section 9 (Python 3.11, torch

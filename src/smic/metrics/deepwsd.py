@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from smic.backbone import VGG16, shared_vgg16
 from smic.io import check_pair
 from smic.metrics.base import Metric, ScoreAndMaps
-from smic.metrics.dists import resize_like_pil
+from smic.resize import resize_like_pil
 from smic.registry import register
 
 PREPARE_RANGE = (512, 1000)  # longer side strictly inside: resized to PREPARE_SIZE
@@ -95,21 +95,30 @@ def min_side(height: int, width: int, prepare: bool = True) -> int:
     return (129 if factor >= 5 else 33) * factor
 
 
-def _window_distances(fx: torch.Tensor, fy: torch.Tensor, window: int) -> torch.Tensor:
-    """Per-column distances (N, C H W / window^2) of one padded stage (N, C, H, W)."""
-    n = fx.shape[0]
-    samples = window * window
-    # the official reshape: memory order, window^2 rows; columns become the last dimension here
-    x = fx.reshape(n, samples, -1).transpose(1, 2)
-    y = fy.reshape(n, samples, -1).transpose(1, 2)
-    x_total = fx.sum(dim=(1, 2, 3)).view(n, 1, 1)
-    y_total = fy.sum(dim=(1, 2, 3)).view(n, 1, 1)
-    positions = torch.arange(samples, device=fx.device, dtype=fx.dtype)
+def column_distances(x: torch.Tensor, y: torch.Tensor, x_total: torch.Tensor, y_total: torch.Tensor) -> torch.Tensor:
+    """DeepWSD's distance of every column (..., w^2): W + L2 / (sqrt(exp(-1/(W+10))) (W+10)^2),
+    the weights p = x^2 / (x_total + 1e-6) placed on the positions 0 .. w^2 - 1."""
+    positions = torch.arange(x.shape[-1], device=x.device, dtype=x.dtype)
     wsd = wasserstein_1d(positions, positions, x * (x / (x_total + 1e-6)), y * (y / (y_total + 1e-6)),
                          p=2, require_sort=False)
     l2 = ((x - y) ** 2).sum(dim=-1)
     shifted = wsd + 10
     return wsd + l2 * (1 / (torch.sqrt(torch.exp(-1 / shifted)) * shifted**2))
+
+
+def memory_order_columns(feature: torch.Tensor, window: int) -> torch.Tensor:
+    """The official reshape of each image's (..., C, H, W) block, read in memory order, into
+    (..., C H W / w^2, w^2) columns."""
+    samples = window * window
+    return feature.reshape(*feature.shape[:-3], samples, -1).transpose(-1, -2)
+
+
+def _window_distances(fx: torch.Tensor, fy: torch.Tensor, window: int) -> torch.Tensor:
+    """Per-column distances (N, C H W / window^2) of one padded stage (N, C, H, W)."""
+    n = fx.shape[0]
+    x_total = fx.sum(dim=(1, 2, 3)).view(n, 1, 1)
+    y_total = fy.sum(dim=(1, 2, 3)).view(n, 1, 1)
+    return column_distances(memory_order_columns(fx, window), memory_order_columns(fy, window), x_total, y_total)
 
 
 def _column_map(distances: torch.Tensor, shape: torch.Size, window: int) -> torch.Tensor:
@@ -118,6 +127,37 @@ def _column_map(distances: torch.Tensor, shape: torch.Size, window: int) -> torc
     samples = window * window
     spread = (distances / samples).unsqueeze(1).expand(n, samples, distances.shape[1])
     return spread.reshape(n, channels, height, width).sum(dim=1, keepdim=True)
+
+
+def prepare_input(images: torch.Tensor, prepare: bool = True) -> tuple[torch.Tensor, int, int]:
+    """Steps 1-2: the official preparation and downsampling; returns (images, factor f, window w)."""
+    size = _prepared_size(*images.shape[-2:], prepare)
+    if size != tuple(images.shape[-2:]):
+        images = resize_like_pil(images, size)
+    factor = downsampling_factor(max(size))
+    if factor > 1:
+        images = F.avg_pool2d(images, factor, stride=factor)
+    return images, factor, 16 if factor >= 5 else 4
+
+
+def padded_stages(images: torch.Tensor, backbone: VGG16, window: int) -> list[torch.Tensor]:
+    """Step 3: the image and its five VGG16 stages, each padded (or cropped) on the left and at
+    the bottom to round(size / w) * w rows and columns."""
+    stages = []
+    for feature in [images, *backbone(images)]:
+        rows, cols = feature.shape[-2:]
+        pad_rows = round(rows / window) * window - rows
+        pad_cols = round(cols / window) * window - cols
+        stages.append(F.pad(feature, (pad_cols, 0, 0, pad_rows)))
+    return stages
+
+
+def finish(score: torch.Tensor, factor: int, as_loss: bool) -> torch.Tensor:
+    """Step 5's output: s, or log(s + 1), squared when f > 1."""
+    if as_loss:
+        return score
+    score = torch.log(score + 1)
+    return score**2 if factor > 1 else score
 
 
 def deepwsd(
@@ -163,33 +203,16 @@ def deepwsd(
         raise ValueError("DeepWSD needs the L2-pooled VGG16 (VGG16(pooling='l2'))")
     param = next(backbone.parameters())
 
-    pair = torch.cat([ref, dist]).to(device=param.device, dtype=param.dtype)
-    size = _prepared_size(height, width, prepare)
-    if size != (height, width):
-        pair = resize_like_pil(pair, size)
-    factor = downsampling_factor(max(size))
-    window = 16 if factor >= 5 else 4
-    if factor > 1:
-        pair = F.avg_pool2d(pair, factor, stride=factor)
-
+    pair, factor, window = prepare_input(torch.cat([ref, dist]).to(device=param.device, dtype=param.dtype), prepare)
     n = ref.shape[0]
     total = torch.zeros(n, device=param.device, dtype=param.dtype)
     maps = []
-    for feature in [pair, *backbone(pair)]:
-        rows, cols = feature.shape[-2:]
-        pad_rows = round(rows / window) * window - rows
-        pad_cols = round(cols / window) * window - cols
-        feature = F.pad(feature, (pad_cols, 0, 0, pad_rows))  # left and bottom; negative crops
+    for feature in padded_stages(pair, backbone, window):
         distances = _window_distances(feature[:n], feature[n:], window)
         total = total + distances.sum(dim=1)
         if return_maps:
             maps.append(_column_map(distances, feature[:n].shape, window).to(ref.dtype))
-    score = total / STAGES
-    if not as_loss:
-        score = torch.log(score + 1)
-        if factor > 1:
-            score = score**2
-    score = score.to(ref.dtype)
+    score = finish(total / STAGES, factor, as_loss).to(ref.dtype)
     return (score, maps) if return_maps else score
 
 
