@@ -224,3 +224,52 @@ def attend(distortion_map: torch.Tensor, attention: torch.Tensor) -> torch.Tenso
         )
     weights = resize_linear(attention.to(values.device, torch.float64), tuple(values.shape[-2:]))
     return (weights * values.double()).sum(dim=(1, 2)) / weights.sum(dim=(1, 2))
+
+
+def spatial_mean(values: torch.Tensor) -> torch.Tensor:
+    """Mean over the last two dimensions of (N, C, h, w): (N, C)."""
+    return values.mean(dim=(-2, -1))
+
+
+class AttentionPool:
+    """Spatial means weighted by SMIC attention: the paper's pooling, used inside a metric.
+
+    A metric calls ``pool.mean(stage, values)`` wherever the official code takes a spatial
+    mean; stage 3 and 4 values are pooled as sum(A_s v) / sum(A_s) (A_s resized bilinearly to
+    their grid), stage 0 (pixel-grid maps) with the mean of A_3 and A_4 (Eq. 7), other stages
+    plainly. The attention comes from the metric's own stage-3/4 features (``from_features``)
+    or from the L2-pooled VGG16 of the images (``from_images``). Constant attention leaves
+    every mean, hence the official score, unchanged.
+    """
+
+    def __init__(self, kind: Kind = "smic", **options: object) -> None:
+        self.kind, self.options = kind, options
+        self.attention: Attention | None = None
+
+    def from_features(self, feats_ref: dict[int, torch.Tensor], feats_dist: dict[int, torch.Tensor]) -> None:
+        if self.attention is None:
+            self.attention = attention_from_features(feats_ref, feats_dist, self.kind, **self.options)
+
+    def from_images(self, ref: torch.Tensor, dist: torch.Tensor, backbone: VGG16) -> None:
+        with torch.inference_mode():
+            f_ref, f_dist = backbone(ref, stages=4), backbone(dist, stages=4)
+        self.from_features({3: f_ref[2], 4: f_ref[3]}, {3: f_dist[2], 4: f_dist[3]})
+
+    def weights(self, stage: int, size: tuple[int, int]) -> torch.Tensor | None:
+        """Normalised weights (N, 1, h, w) for a stage's grid, or None for a plain mean."""
+        if self.attention is None:
+            raise ValueError("AttentionPool used before its attention was computed")
+        if stage == 0:
+            maps = self.attention.combined()
+        elif stage in self.attention.stages:
+            maps = self.attention.stages[stage]
+        else:
+            return None
+        weights = resize_linear(maps, size)[:, None]
+        return weights / weights.sum(dim=(-2, -1), keepdim=True)
+
+    def mean(self, stage: int, values: torch.Tensor) -> torch.Tensor:
+        weights = self.weights(stage, tuple(values.shape[-2:]))
+        if weights is None:
+            return spatial_mean(values)
+        return (values.double() * weights.to(values.device)).sum(dim=(-2, -1)).to(values.dtype)

@@ -1,14 +1,15 @@
 """``variant="paper"``: the paper's Eq. (7) and (8) applied to the official metrics.
 
-Each official metric exposes its local distortion maps M_i and how its score is assembled from
-their spatial means (``Metric.from_pooled``). The paper's form replaces the spatial mean of the
-attended maps by the attention-weighted mean
-
-    pool(M, A) = sum_xy A(x, y) M(x, y) / sum_xy A(x, y),   A resized bilinearly to M's grid,
-
-with A the SMIC attention of the L2-pooled VGG16 on the [0, 1] images: the stage-3/4 maps of
-LPIPS use A_3 and A_4 (Eq. 8); full-resolution maps (PSNR, SSIM) use the mean of A_3 and A_4
-(Eq. 7). Everything else stays official, so constant attention gives the official score.
+Every official metric takes an :class:`~smic.attention.AttentionPool` that replaces the spatial
+means it attends by attention-weighted means, sum(A M) / sum(A), with A resized bilinearly to M's
+grid:
+- PSNR, SSIM (Eq. 7): the MSE, or the mean SSIM, over the full-resolution map weighted by the
+  mean of A_3 and A_4, from the L2-pooled VGG16 of the [0, 1] images;
+- LPIPS, DISTS, DeepWSD (Eq. 8): their stage-3 and stage-4 terms weighted by A_3 and A_4 computed
+  from the metric's own stage-3/4 features (one VGG16 pass serves both, as in the authors' code):
+  LPIPS's relu3_3/relu4_3 map means, DISTS's means, variances and covariance (weighted moments),
+  DeepWSD's per-position distances.
+Everything else stays official, so constant attention gives the official score.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import torch
 
-from smic.attention import Attention, Kind, Projection, attend, attention_from_features, AUTHORS_SEED
+from smic.attention import AUTHORS_SEED, AttentionPool, Kind, Projection
 from smic.backbone import VGG16
 from smic.metrics.base import Metric, ScoreAndMaps
 
@@ -28,32 +29,24 @@ class PaperSMIC(Metric):
     def __init__(self, base: Metric, attention: Kind = "smic", projection: Projection = "xavier",
                  k: int = 32, seed: int = AUTHORS_SEED) -> None:
         super().__init__()
-        if not base.attended_maps:
-            raise ValueError(f"metric {base.name!r} has no paper variant (no local maps to attend)")
         self.base = base
         self.name, self.lower_better, self.score_range = base.name, base.lower_better, base.score_range
+        self.map_stages = base.map_stages
+        # stage-4 patches need 7 positions at 1/8 of the image
         self.min_size = max(base.min_size, 56)
-        self.options = dict(kind=attention, projection=projection, k=k, seed=seed)
-        self.net = VGG16("l2")
+        self.kind = attention
+        self.options: dict[str, Any] = dict(projection=projection, k=k, seed=seed)
+        self.net = VGG16("l2") if base.attention_source == "images" else None
 
-    def attention(self, ref: torch.Tensor, dist: torch.Tensor) -> Attention:
-        with torch.inference_mode():
-            f_ref, f_dist = self.net(ref, 4), self.net(dist, 4)
-        return attention_from_features({3: f_ref[2], 4: f_ref[3]}, {3: f_dist[2], 4: f_dist[3]}, **self.options)
+    def pool(self) -> AttentionPool:
+        return AttentionPool(self.kind, **self.options)
 
-    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False) -> torch.Tensor | ScoreAndMaps:
-        _, maps = self.base.score(ref, dist, return_maps=True)
-        attention = self.attention(ref, dist)
-        pooled = []
-        for index, local in enumerate(maps):
-            stage = self.base.attended_maps.get(index, -1)
-            if stage == -1:
-                pooled.append(local.double().mean(dim=(1, 2, 3)))
-            else:
-                weights = attention.combined() if stage == 0 else attention.stages[stage]
-                pooled.append(attend(local, weights))
-        score = self.base.from_pooled(pooled).to(ref.dtype)
-        return (score, maps) if return_maps else score
+    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False,
+              pool: AttentionPool | None = None) -> torch.Tensor | ScoreAndMaps:
+        pool = pool or self.pool()
+        if self.net is not None:
+            pool.from_images(ref, dist, self.net)
+        return self.base.score(ref, dist, return_maps=return_maps, pool=pool)
 
 
 def paper_metric(base_cls: type[Metric], attention: Kind = "smic", **options: Any) -> PaperSMIC:

@@ -21,8 +21,8 @@ def distortion_map(name: str, ref: torch.Tensor, dist: torch.Tensor) -> torch.Te
     """
     metric = create_metric(name, device=ref.device)
     _, maps = metric.maps(ref, dist)
-    index = next((i for i, stage in metric.attended_maps.items() if stage in (0, 3)), min(2, len(maps) - 1))
-    local = maps[index][0, 0].double()
+    stages = metric.map_stages
+    local = maps[stages.index(3) if 3 in stages else 0][0, 0].double()
     return 1 - local if name == "ssim" else local
 
 

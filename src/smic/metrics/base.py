@@ -7,6 +7,7 @@ from typing import ClassVar, Tuple
 import torch
 from torch import nn
 
+from smic.attention import AttentionPool
 from smic.io import check_pair
 
 # (scores of shape (N,), local distortion maps: one (N, 1, h, w) tensor per stage or scale)
@@ -25,9 +26,11 @@ class Metric(nn.Module):
     lower_better: ClassVar[bool]
     score_range: ClassVar[tuple[float, float]]
     min_size: int = 1
-    #: map index -> the VGG stage whose attention pools it in the paper's variant (0: the mean of
-    #: stages 3 and 4, for full-resolution maps); empty when the metric has no paper variant
-    attended_maps: ClassVar[dict[int, int]] = {}
+    #: the stage of each local map (0: the pixel grid; 1-5: VGG16 stages)
+    map_stages: ClassVar[tuple[int, ...]] = (0,)
+    #: where the paper variant's attention comes from: the images' L2-pooled VGG16 ("images")
+    #: or the metric's own stage-3/4 features ("features")
+    attention_source: ClassVar[str] = "images"
 
     def forward(self, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
         check_pair(ref, dist, self.min_size)
@@ -38,12 +41,9 @@ class Metric(nn.Module):
         check_pair(ref, dist, self.min_size)
         return self.score(ref, dist, return_maps=True)
 
-    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False) -> torch.Tensor | ScoreAndMaps:
-        raise NotImplementedError
-
-    def from_pooled(self, pooled: list[torch.Tensor]) -> torch.Tensor:
-        """The score from each local map's pooled value ((N,) each); with spatial means it is the
-        official score. Needed only by metrics with ``attended_maps``."""
+    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False,
+              pool: AttentionPool | None = None) -> torch.Tensor | ScoreAndMaps:
+        """Scores of a validated pair; ``pool`` replaces the spatial means it weights."""
         raise NotImplementedError
 
     def extra_repr(self) -> str:

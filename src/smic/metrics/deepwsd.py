@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from smic.attention import AttentionPool
 from smic.backbone import VGG16, shared_vgg16
 from smic.io import check_pair
 from smic.metrics.base import Metric, ScoreAndMaps
@@ -168,6 +169,7 @@ def deepwsd(
     as_loss: bool = False,
     backbone: VGG16 | None = None,
     return_maps: bool = False,
+    pool: AttentionPool | None = None,
 ) -> torch.Tensor | ScoreAndMaps:
     """DeepWSD of each pair in (N, 3, H, W) batches in [0, 1] (0 for identical images).
 
@@ -183,7 +185,9 @@ def deepwsd(
     its column and summed over channels. For the VGG stages (C a multiple of 16, w = 4) a column
     is one spatial position and 16 channels (c, c + C/16, ...), so the map is the per-position
     distance; on the image stage columns straddle positions (the official memory-order reshape).
-    Each map sums to its stage's term: s = (sum of all six map sums) / 6.
+    Each map sums to its stage's term: s = (sum of all six map sums) / 6. With ``pool`` the
+    stage-3 and stage-4 terms become (number of positions) x the attention-weighted mean of their
+    maps, A from these stages' padded features.
     """
     height, width = ref.shape[-2:]
     needed = min_side(height, width, prepare)
@@ -207,9 +211,16 @@ def deepwsd(
     n = ref.shape[0]
     total = torch.zeros(n, device=param.device, dtype=param.dtype)
     maps = []
-    for feature in padded_stages(pair, backbone, window):
+    stages = padded_stages(pair, backbone, window)
+    if pool is not None:
+        pool.from_features({3: stages[3][:n], 4: stages[4][:n]}, {3: stages[3][n:], 4: stages[4][n:]})
+    for stage, feature in enumerate(stages):
         distances = _window_distances(feature[:n], feature[n:], window)
-        total = total + distances.sum(dim=1)
+        if pool is not None and stage in (3, 4):
+            local = _column_map(distances, feature[:n].shape, window)
+            total = total + pool.mean(stage, local)[:, 0] * local[0, 0].numel()
+        else:
+            total = total + distances.sum(dim=1)
         if return_maps:
             maps.append(_column_map(distances, feature[:n].shape, window).to(ref.dtype))
     score = finish(total / STAGES, factor, as_loss).to(ref.dtype)
@@ -241,9 +252,13 @@ class DeepWSD(Metric):
         check_pair(ref, dist, 1)
         return self.score(ref, dist, return_maps=True)
 
-    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False) -> torch.Tensor | ScoreAndMaps:
+    map_stages = (0, 1, 2, 3, 4, 5)
+    attention_source = "features"
+
+    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False,
+              pool: AttentionPool | None = None) -> torch.Tensor | ScoreAndMaps:
         return deepwsd(ref, dist, prepare=self.prepare, as_loss=self.as_loss, backbone=self.backbone,
-                       return_maps=return_maps)
+                       return_maps=return_maps, pool=pool)
 
     def extra_repr(self) -> str:
         return f"prepare={self.prepare}, as_loss={self.as_loss}, " + super().extra_repr()

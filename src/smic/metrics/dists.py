@@ -20,6 +20,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
+from smic.attention import AttentionPool
 from smic.backbone import STAGE_CHANNELS, VGG16, shared_vgg16
 from smic.metrics.base import Metric, ScoreAndMaps
 from smic.registry import register
@@ -69,6 +70,7 @@ def dists(
     backbone: VGG16 | None = None,
     alpha_beta: tuple[torch.Tensor, torch.Tensor] | None = None,
     return_maps: bool = False,
+    pool: AttentionPool | None = None,
 ) -> torch.Tensor | ScoreAndMaps:
     """DISTS of each pair in (N, 3, H, W) batches in [0, 1] (0 for identical images).
 
@@ -83,6 +85,9 @@ def dists(
     clipped at the borders). They are the local form of the same terms, 0 where the images
     agree; the score is NOT their mean: it uses global per-channel statistics (with global
     statistics in place of local ones, the six maps would be constant and sum to the score).
+
+    With ``pool`` the stage-3 and stage-4 statistics are attention-weighted moments (every
+    spatial mean in S1 and S2 becomes sum(A v) / sum(A), A from these stages' features).
     """
     if min(ref.shape[-2:]) < MIN_SIZE:
         height, width = ref.shape[-2:]
@@ -101,16 +106,24 @@ def dists(
     pair = torch.cat([ref, dist]).to(device=param.device, dtype=param.dtype)
     stages = [pair, *backbone((pair - mean) / std)]
     n = ref.shape[0]
+    if pool is not None:
+        pool.from_features({3: stages[3][:n], 4: stages[4][:n]}, {3: stages[3][n:], 4: stages[4][n:]})
     texture = torch.zeros(n, 1, 1, 1, device=param.device, dtype=param.dtype)
     structure = torch.zeros_like(texture)
     maps = []
-    for feature, a, b in zip(stages, alpha.split(CHANNELS, dim=1), beta.split(CHANNELS, dim=1)):
+    for stage, (feature, a, b) in enumerate(zip(stages, alpha.split(CHANNELS, dim=1), beta.split(CHANNELS, dim=1))):
         fx, fy = feature[:n], feature[n:]
-        mx, my = fx.mean(dim=(2, 3), keepdim=True), fy.mean(dim=(2, 3), keepdim=True)
+
+        def mean(values: torch.Tensor, stage: int = stage) -> torch.Tensor:
+            if pool is not None and stage in (3, 4):
+                return pool.mean(stage, values)[..., None, None]
+            return values.mean(dim=(2, 3), keepdim=True)
+
+        mx, my = mean(fx), mean(fy)
         s1 = (2 * mx * my + C1) / (mx**2 + my**2 + C1)
-        vx = ((fx - mx) ** 2).mean(dim=(2, 3), keepdim=True)
-        vy = ((fy - my) ** 2).mean(dim=(2, 3), keepdim=True)
-        cov = (fx * fy).mean(dim=(2, 3), keepdim=True) - mx * my
+        vx = mean((fx - mx) ** 2)
+        vy = mean((fy - my) ** 2)
+        cov = mean(fx * fy) - mx * my
         s2 = (2 * cov + C2) / (vx + vy + C2)
         texture = texture + (a * s1).sum(dim=1, keepdim=True)
         structure = structure + (b * s2).sum(dim=1, keepdim=True)
@@ -140,9 +153,13 @@ class DISTS(Metric):
         self.register_buffer("alpha", alpha.clone())
         self.register_buffer("beta", beta.clone())
 
-    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False) -> torch.Tensor | ScoreAndMaps:
+    map_stages = (0, 1, 2, 3, 4, 5)
+    attention_source = "features"
+
+    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False,
+              pool: AttentionPool | None = None) -> torch.Tensor | ScoreAndMaps:
         return dists(ref, dist, resize=self.resize, backbone=self.backbone,
-                     alpha_beta=(self.alpha, self.beta), return_maps=return_maps)
+                     alpha_beta=(self.alpha, self.beta), return_maps=return_maps, pool=pool)
 
     def extra_repr(self) -> str:
         return f"resize={self.resize}, " + super().extra_repr()

@@ -16,6 +16,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from smic.attention import AttentionPool, spatial_mean
 from smic.backbone import VGG16, shared_vgg16
 from smic.io import check_pair
 from smic.metrics.base import Metric, ScoreAndMaps
@@ -49,6 +50,7 @@ def lpips(
     backbone: VGG16 | None = None,
     lin_weights: Sequence[torch.Tensor] | None = None,
     return_maps: bool = False,
+    pool: AttentionPool | None = None,
 ) -> torch.Tensor | ScoreAndMaps:
     """LPIPS v0.1 vgg of each pair in (N, 3, H, W) batches in [0, 1] (lower is more similar).
 
@@ -58,7 +60,8 @@ def lpips(
 
     Maps: one (N, 1, h_l, w_l) map per stage on that stage's feature grid (H / 2^l for
     l = 0..4, floored), the lin-weighted squared difference of the normalised features; the
-    score is the sum over stages of each map's spatial mean.
+    score is the sum over stages of each map's spatial mean. With ``pool`` the relu3_3 and
+    relu4_3 maps are averaged with the attention of these stages' features (the paper's Eq. 8).
     """
     if min(ref.shape[-2:]) < MIN_SIZE:
         check_pair(ref, dist, MIN_SIZE)  # raises the ValueError naming the input
@@ -74,12 +77,14 @@ def lpips(
     pair = torch.cat([ref, dist]).to(device=param.device, dtype=param.dtype)
     stages = backbone(((2 * pair - 1) - shift) / scale)
     n = ref.shape[0]
+    if pool is not None:
+        pool.from_features({3: stages[2][:n], 4: stages[3][:n]}, {3: stages[2][n:], 4: stages[3][n:]})
     score = torch.zeros(n, device=param.device, dtype=param.dtype)
     maps = []
-    for feature, weight in zip(stages, weights):
+    for stage, (feature, weight) in enumerate(zip(stages, weights), start=1):
         unit = feature / (feature.pow(2).sum(dim=1, keepdim=True).sqrt() + NORM_EPS)
         stage_map = F.conv2d((unit[:n] - unit[n:]) ** 2, weight)
-        score = score + stage_map.mean(dim=(2, 3))[:, 0]
+        score = score + (pool.mean(stage, stage_map) if pool else spatial_mean(stage_map))[:, 0]
         maps.append(stage_map.to(ref.dtype))
     score = score.to(ref.dtype)
     return (score, maps) if return_maps else score
@@ -104,13 +109,10 @@ class LPIPS(Metric):
         for k, weight in enumerate(_lin_weights(torch.device("cpu"), torch.float32)):
             self.register_buffer(f"lin{k}", weight.clone())
 
-    # the relu3_3 and relu4_3 maps take the stage-3 and stage-4 attention in the paper's Eq. (8)
-    attended_maps = {2: 3, 3: 4}
+    map_stages = (1, 2, 3, 4, 5)
+    attention_source = "features"
 
-    def from_pooled(self, pooled: list[torch.Tensor]) -> torch.Tensor:
-        """The sum over stages of each map's pooled value (the spatial means give the score)."""
-        return torch.stack(list(pooled)).sum(dim=0)
-
-    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False) -> torch.Tensor | ScoreAndMaps:
+    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False,
+              pool: AttentionPool | None = None) -> torch.Tensor | ScoreAndMaps:
         weights = [getattr(self, f"lin{k}") for k in range(5)]
-        return lpips(ref, dist, backbone=self.backbone, lin_weights=weights, return_maps=return_maps)
+        return lpips(ref, dist, backbone=self.backbone, lin_weights=weights, return_maps=return_maps, pool=pool)

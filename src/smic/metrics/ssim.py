@@ -19,6 +19,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from smic.attention import AttentionPool, spatial_mean
 from smic.metrics.base import Metric, ScoreAndMaps
 from smic.registry import register
 
@@ -71,8 +72,10 @@ def ssim(
     sigma: float = 1.5,
     k: tuple[float, float] = (0.01, 0.03),
     return_maps: bool = False,
+    pool: AttentionPool | None = None,
 ) -> torch.Tensor | ScoreAndMaps:
-    """Mean SSIM per image (higher is better, 1 for identical images).
+    """Mean SSIM per image (higher is better, 1 for identical images); with ``pool`` the
+    attention-weighted mean.
 
     The local map (N, 1, H - win_size + 1, W - win_size + 1) is the SSIM map averaged over the
     RGB channels (``"rgb"``) or of the grey image (``"matlab"``); its spatial mean is the score.
@@ -85,7 +88,7 @@ def ssim(
         local = ssim_map(matlab_rgb2gray(ref), matlab_rgb2gray(dist), window, 255.0, k).to(ref.dtype)
     else:
         raise ValueError(f"convention must be 'rgb' or 'matlab', got {convention!r}")
-    score = local.mean(dim=(1, 2, 3))
+    score = (pool.mean(0, local) if pool else spatial_mean(local))[:, 0]
     return (score, [local]) if return_maps else score
 
 
@@ -96,7 +99,6 @@ class SSIM(Metric):
     name = "ssim"
     lower_better = False
     score_range = (-1.0, 1.0)
-    attended_maps = {0: 0}
 
     def __init__(self, convention: Convention = "rgb", win_size: int = 11, sigma: float = 1.5,
                  k: tuple[float, float] = (0.01, 0.03)) -> None:
@@ -108,8 +110,6 @@ class SSIM(Metric):
         self.convention, self.win_size, self.sigma, self.k = convention, win_size, sigma, k
         self.min_size = win_size
 
-    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False) -> torch.Tensor | ScoreAndMaps:
-        return ssim(ref, dist, self.convention, self.win_size, self.sigma, self.k, return_maps)
-
-    def from_pooled(self, pooled: list[torch.Tensor]) -> torch.Tensor:
-        return pooled[0]
+    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False,
+              pool: AttentionPool | None = None) -> torch.Tensor | ScoreAndMaps:
+        return ssim(ref, dist, self.convention, self.win_size, self.sigma, self.k, return_maps, pool)
