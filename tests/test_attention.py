@@ -51,10 +51,12 @@ def test_maps_equal_the_authors_code(img1_pair, img1_golden, pooling, key, strid
     for stage in (3, 4):
         golden = torch.tensor(img1_golden["smic_maps_all"][key][f"stage{stage}"], dtype=torch.float64)
         error = (attention.stages[stage][0] - golden).abs()
-        # The fixture was recorded on another CPU: in one stage-3 cell of the stride-7 maps its
-        # float32 VGG features round so that one of the 32 MICs changes (a rank flip in minepy's
-        # equipartition). The authors' own code run on this machine's CPU agrees with us there.
-        assert int((error > 1e-5).sum()) <= (1 if stage == 3 and stride == 7 else 0)
+        # One cell of the L2-pooled stride-7 stage-3 map (row 3, col 9) is not reproducible: there
+        # two projected values of projection 2 differ by 6e-6 and the fixture's machine ordered
+        # them the other way (MIC 0.8364 instead of 0.8177); the authors' own code, run here with
+        # any kernel setting, gives our value. Every other cell agrees to 1e-15.
+        flipped = 1 if (pooling, stride, stage) == ("l2", 7, 3) else 0
+        assert int((error > 1e-5).sum()) <= flipped
 
 
 @pytest.mark.weights

@@ -36,11 +36,16 @@ class AuthorsMetric(Metric):
         return prepare(images)
 
     def attention(self, feats_ref: list[torch.Tensor], feats_dist: list[torch.Tensor]) -> Attention:
-        """A = 1 - SMIC of stages 3 and 4 on the metric's patch grid."""
-        return attention_from_features(
+        """A = 1 - SMIC of stages 3 and 4 on the metric's patch grid (kept for ``explain``)."""
+        self._last_attention = attention_from_features(
             {3: feats_ref[2], 4: feats_ref[3]}, {3: feats_dist[2], 4: feats_dist[3]},
             kind=self.attention_kind, patch=self.patch, stride=self.stride,
         )
+        return self._last_attention
+
+    def explain(self, ref: torch.Tensor, dist: torch.Tensor) -> tuple[torch.Tensor, Attention]:
+        """Scores and the attention maps (per stage, on the metric's patch grid) they used."""
+        return self(ref, dist), self._last_attention
 
     def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False) -> torch.Tensor:
         if return_maps:

@@ -29,8 +29,9 @@ _RGB2GRAY = (0.298936021293775, 0.587043074451121, 0.114020904255103)
 
 
 def gaussian_window(size: int, sigma: float, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """Normalised 1-D Gaussian of ``size`` taps centred on the middle tap."""
-    coords = torch.arange(size, dtype=dtype) - (size - 1) / 2
+    """Normalised 1-D Gaussian of ``size`` taps centred on the middle tap, computed in ``dtype``
+    (pytorch-msssim computes it in float32, and so do we for float32 images)."""
+    coords = torch.arange(size, dtype=dtype) - size // 2
     window = torch.exp(-(coords**2) / (2 * sigma**2))
     return window / window.sum()
 
@@ -39,8 +40,8 @@ def _filter_valid(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     """Separable 'valid' filtering of every channel of x (N, C, H, W)."""
     channels = x.shape[1]
     kernel = window.to(x)
-    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+    x = F.conv2d(x, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)  # rows first,
+    return F.conv2d(x, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)  # as pytorch-msssim
 
 
 def ssim_map(
@@ -53,7 +54,7 @@ def ssim_map(
     var_y = _filter_valid(y * y, window) - mu_y**2
     cov = _filter_valid(x * y, window) - mu_x * mu_y
     luminance = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
-    return luminance * (2 * cov + c2) / (var_x + var_y + c2)
+    return luminance * ((2 * cov + c2) / (var_x + var_y + c2))
 
 
 def matlab_rgb2gray(image: torch.Tensor) -> torch.Tensor:
@@ -81,7 +82,7 @@ def ssim(
     RGB channels (``"rgb"``) or of the grey image (``"matlab"``); its spatial mean is the score.
     """
     if convention == "rgb":
-        window = gaussian_window(win_size, sigma)
+        window = gaussian_window(win_size, sigma, ref.dtype)
         local = ssim_map(ref, dist, window, 1.0, k).mean(dim=1, keepdim=True)
     elif convention == "matlab":
         window = gaussian_window(win_size, sigma)
