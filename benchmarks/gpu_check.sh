@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The GPU checks of issues 3-5 in one run (on a machine with CUDA; weights in $SMIC_HOME):
+# MIC fixture and CPU/GPU agreement tests, then the MIC, SMIC and pipeline benchmarks.
+set -uo pipefail
+export PYTHONPATH=src PYTHONUNBUFFERED=1
+nvidia-smi -L
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
+python3 -m pytest -q -p no:cacheprovider tests/test_mic.py tests/test_gpu.py -k "cuda or gpu" 2>&1 | tail -15
+python3 benchmarks/bench_mic.py --device cuda
+python3 benchmarks/bench_smic.py --device cuda --repeat 5 --batch 32
