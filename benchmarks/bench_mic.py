@@ -1,0 +1,126 @@
+"""Time smic.mic on the batch sizes the SMIC attention needs; compare with minepy when present.
+
+    PYTHONPATH=src python benchmarks/bench_mic.py [--device cpu|cuda] [--dtype float64,float32]
+
+Cases: n=49 (7x7 patches) at alpha 0.5, c 10 for 4,224 pairs (one 341x256 image at stride 7) and
+180,000 pairs (a stride-1 map); n=16 (DeepWSD's 4x4 patches) for 50,000 pairs; alpha 0.6, c 15
+(minepy's defaults) for 4,224 pairs of n=49. The data are Gaussian pairs y = a x + noise with a
+spread over [0, 1] per pair, so clump counts range from those of dependent to independent pairs.
+When `minepy` imports in this interpreter, it runs on a subset of the same pairs (one call per
+pair, as the authors' code does), its values are checked against ours, and the ratio of the
+per-MIC times is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import torch
+
+from smic.mic import mic
+
+CASES = [  # (label, n, pairs, alpha, c, minepy subset)
+    ("n=49 a=0.5 c=10", 49, 4_224, 0.5, 10, 1_000),
+    ("n=49 a=0.5 c=10", 49, 180_000, 0.5, 10, 1_000),
+    ("n=16 a=0.5 c=10", 16, 50_000, 0.5, 10, 2_000),
+    ("n=49 a=0.6 c=15", 49, 4_224, 0.6, 15, 300),
+]
+
+
+def make_pairs(pairs: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(pairs, n, generator=g)
+    a = torch.rand(pairs, 1, generator=g)
+    y = a * x + torch.randn(pairs, n, generator=g)
+    return x, y
+
+
+def time_ours(x: torch.Tensor, y: torch.Tensor, alpha: float, c: float, dtype: torch.dtype,
+              device: torch.device, repeats: int) -> tuple[float, torch.Tensor]:
+    """Best wall time of `repeats` runs (after one warm-up run), inputs already on the device."""
+    x, y = x.to(device), y.to(device)
+    out = mic(x, y, alpha, c, dtype=dtype)  # warm-up: caches, allocator, kernels
+    best = float("inf")
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        out = mic(x, y, alpha, c, dtype=dtype)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return best, out.cpu()
+
+
+def time_minepy(
+    x: torch.Tensor, y: torch.Tensor, alpha: float, c: float
+) -> tuple[float, torch.Tensor] | None:
+    try:
+        import minepy  # noqa: PLC0415 (optional, only for the comparison)
+    except ImportError:
+        return None
+    xs, ys = x.double().numpy(), y.double().numpy()
+    mine = minepy.MINE(alpha=alpha, c=c, est="mic_approx")
+    values = []
+    start = time.perf_counter()
+    for xi, yi in zip(xs, ys):
+        mine.compute_score(xi, yi)
+        values.append(mine.mic())
+    return time.perf_counter() - start, torch.tensor(values, dtype=torch.float64)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--dtype", default="float64,float32", help="computing dtypes, comma-separated")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per case (best is kept)")
+    parser.add_argument("--no-minepy", action="store_true", help="skip the minepy comparison")
+    parser.add_argument("--quick", action="store_true", help="only the 4,224-pair cases")
+    args = parser.parse_args()
+
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dtypes = [getattr(torch, name.strip()) for name in args.dtype.split(",")]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "-"
+    print(f"torch {torch.__version__}, device {device} ({gpu}), CPU threads {torch.get_num_threads()}, "
+          f"load average {load:.2f}")
+    cache: dict[tuple, tuple[float, torch.Tensor]] = {}
+    for seed, (label, n, pairs, alpha, c, subset) in enumerate(CASES):
+        if args.quick and pairs > 5_000:
+            continue
+        x, y = make_pairs(pairs, n, seed)
+        minepy_result = None
+        if not args.no_minepy:
+            key = (n, alpha, c)
+            if key not in cache:  # one minepy run per parameter set
+                measured = time_minepy(x[:subset], y[:subset], alpha, c)
+                if measured is not None:
+                    cache[key] = (measured[0] / subset, measured[1])
+                    minepy_result = (measured[0] / subset, measured[1], x[:subset], y[:subset])
+            else:
+                per_mic, _ = cache[key]
+                minepy_result = (per_mic, None, None, None)
+        for dtype in dtypes:
+            repeats = args.repeats or (3 if pairs * n <= 1_000_000 or device.type == "cuda" else 1)
+            if device.type == "cuda":
+                repeats = args.repeats or 10
+            seconds, values = time_ours(x, y, alpha, c, dtype, device, repeats)
+            line = (f"{label:16s} {pairs:>7,d} pairs {str(dtype).split('.')[-1]:8s} "
+                    f"{seconds * 1e3:9.2f} ms  {seconds / pairs * 1e6:7.3f} us/MIC  "
+                    f"{pairs / seconds:12,.0f} MIC/s")
+            if minepy_result is not None:
+                per_mic, ref, xs, ys = minepy_result
+                line += f"  minepy {per_mic * 1e6:6.1f} us/MIC  ratio {per_mic / (seconds / pairs):6.1f}x"
+                if ref is not None:
+                    diff = (values[: len(ref)].double() - ref).abs().max().item()
+                    line += f"  max |diff| {diff:.1e} ({len(ref)} pairs)"
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
