@@ -2,7 +2,7 @@
 variant, and the stride-1 attention map; optionally the authors' code in the same run.
 
     python benchmarks/bench_smic.py [--device cuda] [--repeat 3]
-        [--authors-dir DIR --authors-python PY]   # KANGX99/SMIC smic-pytorch, patched for CPU
+        [--authors-dir DIR --authors-python PY --authors-path DIRS]   # KANGX99/SMIC smic-pytorch on CPU
 
 On a GPU it also prints pairs per second at batch 1 and --batch, against the bare VGG16 pass.
 """
@@ -18,13 +18,14 @@ import torch
 
 import smic
 from smic.attention import attention_map
+from smic.authors.preprocess import prepare
 from smic.backbone import VGG16
 
 AUTHORS_SNIPPET = """
 import sys, time, statistics, torch
 import numpy as np
 from PIL import Image
-sys.path.insert(0, {dir!r})
+sys.path[:0] = [{dir!r}, *{extra!r}.split(':')]
 import preprocess, importlib
 torch.set_num_threads({threads})
 module = importlib.import_module({module!r})
@@ -80,7 +81,8 @@ def authors_seconds(args: argparse.Namespace, name: str, ref: torch.Tensor, dist
             path = f"{folder}/{label}.npy"
             np.save(path, (image[0].permute(1, 2, 0) * 255).round().byte().numpy())
             paths.append(path)
-        code = AUTHORS_SNIPPET.format(dir=args.authors_dir, module=cls, cls=cls, ref=paths[0], dist=paths[1],
+        code = AUTHORS_SNIPPET.format(dir=args.authors_dir, extra=args.authors_path, module=cls, cls=cls,
+                                      ref=paths[0], dist=paths[1],
                                       repeat=args.repeat, threads=torch.get_num_threads())
         done = subprocess.run([args.authors_python, "-c", code], capture_output=True, text=True, cwd=args.authors_dir)
     if done.returncode != 0:
@@ -97,6 +99,7 @@ def main() -> None:
     parser.add_argument("--metrics", default=",".join(smic.list_metrics()))
     parser.add_argument("--authors-dir")
     parser.add_argument("--authors-python")
+    parser.add_argument("--authors-path", default="", help="extra sys.path entries (e.g. a torchvision stand-in)")
     args = parser.parse_args()
     device = torch.device(args.device)
     ref, dist = (image.to(device) for image in sample_512x384())
@@ -123,8 +126,9 @@ def main() -> None:
                 if theirs is not None:
                     line += f"{theirs:>10.3f}{theirs / seconds['reference']:>13.1f}x"
             print(line)
-        stride1 = timed(lambda: attention_map(ref, dist, stride=1), 1, device)
-        print(f"stride-1 attention map (both stages): {stride1:.3f} s")
+        small_ref, small_dist = prepare(ref), prepare(dist)  # 341x256, as the authors' SMIC_Map.py
+        stride1 = timed(lambda: attention_map(small_ref, small_dist, stride=1), 1, device)
+        print(f"stride-1 attention map of the prepared 341x256 pair (both stages): {stride1:.3f} s")
         if device.type == "cuda":
             big_ref, big_dist = ref.expand(args.batch, -1, -1, -1), dist.expand(args.batch, -1, -1, -1)
             vgg_rate = args.batch / timed(lambda: (vgg(big_ref), vgg(big_dist)), args.repeat, device)
