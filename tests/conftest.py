@@ -14,6 +14,7 @@ os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
 os.environ.setdefault("MKL_CBWR", "COMPATIBLE")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
@@ -55,3 +56,20 @@ def img1_golden(fixtures_dir: Path) -> dict:
 def img1_pair(fixtures_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
     folder = fixtures_dir / "reference_pairs"
     return smic.load_image(folder / "Img1_ref.png"), smic.load_image(folder / "Img1_dist.png")
+
+
+def generated_pair(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The generated golden pairs: scikit-image's astronaut (rows 64:448, 384x512) or coffee
+    (400x600: DeepWSD's 256x256 branch), Gaussian-blurred (scipy, sigma 2 for astro_blur, 1.5 for
+    coffee_blur, on rows and columns) or with N(0, 20) noise from default_rng(0) (astro_noise),
+    rounded half to even and clipped to 8 bits."""
+    from scipy.ndimage import gaussian_filter
+
+    skimage_data = pytest.importorskip("skimage.data")
+    ref = np.ascontiguousarray(skimage_data.astronaut()[64:448] if name.startswith("astro") else skimage_data.coffee())
+    if name == "astro_noise":
+        dist = ref + np.random.default_rng(0).normal(0, 20, ref.shape)
+    else:
+        sigma = 2 if name == "astro_blur" else 1.5
+        dist = gaussian_filter(ref.astype(np.float64), sigma=(sigma, sigma, 0))
+    return ref, np.clip(np.round(dist), 0, 255).astype(np.uint8)

@@ -4,7 +4,6 @@ torchvision's VGG16 weights): reference_golden_img1.json, recorded by running it
 import hashlib
 
 import pytest
-import torch
 
 import smic
 from smic.authors.preprocess import prepare, prepared_size

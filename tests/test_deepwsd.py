@@ -3,12 +3,18 @@
 import numpy as np
 import PIL
 import pytest
-import scipy.ndimage
 import scipy.stats
 import torch
 
 import smic
-from smic.metrics.deepwsd import DeepWSD, deepwsd, downsampling_factor, min_side, wasserstein_1d
+from smic.metrics.deepwsd import (
+    DeepWSD,
+    deepwsd,
+    downsampling_factor,
+    min_side,
+    wasserstein_1d,
+)
+from tests.conftest import generated_pair
 
 # Outputs of the official code (Buka-Xing/DeepWSD @532c7287: utils.prepare_image on the PIL
 # image, then DeepWSD()(ref, dist, as_loss=False) and as_loss=True), run out of tree as in
@@ -56,20 +62,6 @@ def synthetic_pair(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     ref = np.stack(channels, axis=-1)
     dist = ref + 30 * np.sin(1.7 * x + 0.9 * y)[..., None] + 12 * np.cos(y / 3.0)[..., None]
     return tuple(np.clip(np.round(a), 0, 255).astype(np.uint8) for a in (ref, dist))
-
-
-def generated_pair(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """The generated pairs of the golden run (recipe of /work/ext/golden/make_pairs.py):
-    scikit-image's astronaut (rows 64:448) or coffee, Gaussian-blurred (scipy, sigma 2 or 1.5
-    on rows and columns) or with N(0, 20) noise from default_rng(0), rounded to 8 bits."""
-    skimage_data = pytest.importorskip("skimage.data")
-    ref = np.ascontiguousarray(skimage_data.astronaut()[64:448] if name.startswith("astro") else skimage_data.coffee())
-    if name == "astro_noise":
-        dist = ref + np.random.default_rng(0).normal(0, 20, ref.shape)
-    else:
-        sigma = 2 if name == "astro_blur" else 1.5
-        dist = scipy.ndimage.gaussian_filter(ref.astype(np.float64), sigma=(sigma, sigma, 0))
-    return ref, np.clip(np.round(dist), 0, 255).astype(np.uint8)
 
 
 def _pair(seed: int = 0, n: int = 1, height: int = 40, width: int = 56) -> tuple[torch.Tensor, torch.Tensor]:

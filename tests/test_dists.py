@@ -5,13 +5,13 @@ import math
 
 import numpy as np
 import pytest
-import scipy.ndimage
 import torch
 from PIL import Image
 
 import smic
 from smic.metrics.dists import DISTS, UPPER_BOUND, dists
 from smic.resize import resize_like_pil, resize_shorter_side
+from tests.conftest import generated_pair
 
 # Full-precision outputs of the official DISTS_pt.py (dingkeyan93/DISTS @1267d8cb, official
 # weights.pt), run out of tree as in ../shared/docs/METHOD.md section 9 (Python 3.11, torch
@@ -39,20 +39,6 @@ OFFICIAL_GENERATED = {
     "astro_noise": (0.20595169067382812, 0.1257539987564087),
     "coffee_blur": (0.16444498300552368, 0.1130780577659607),
 }
-
-
-def generated_pair(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """The generated pairs of the golden run (recipe of /work/ext/golden/make_pairs.py):
-    scikit-image's astronaut (rows 64:448) or coffee, Gaussian-blurred (scipy, sigma 2 or 1.5
-    on rows and columns) or with N(0, 20) noise from default_rng(0), rounded to 8 bits."""
-    skimage_data = pytest.importorskip("skimage.data")
-    ref = np.ascontiguousarray(skimage_data.astronaut()[64:448] if name.startswith("astro") else skimage_data.coffee())
-    if name == "astro_noise":
-        dist = ref + np.random.default_rng(0).normal(0, 20, ref.shape)
-    else:
-        sigma = 2 if name == "astro_blur" else 1.5
-        dist = scipy.ndimage.gaussian_filter(ref.astype(np.float64), sigma=(sigma, sigma, 0))
-    return ref, np.clip(np.round(dist), 0, 255).astype(np.uint8)
 
 
 def _printed_tolerance(value: float) -> float:

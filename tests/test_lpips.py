@@ -1,13 +1,12 @@
 """LPIPS v0.1 vgg against the official ``lpips`` package, and its properties."""
 
-import numpy as np
 import pytest
-import scipy.ndimage
 import torch
 
 import smic
 from smic.metrics.lpips import LPIPS, UPPER_BOUND, lpips
 from smic.weights import LPIPS_VGG_LIN, load_packaged
+from tests.conftest import generated_pair
 
 # Full-precision outputs of the official code, run out of tree as in ../shared/docs/METHOD.md
 # section 9 (Python 3.11, torch 2.13.0 CPU, lpips 0.1.4 with net="vgg", version="0.1",
@@ -26,20 +25,6 @@ OFFICIAL_GENERATED = {
     "astro_noise": 0.38645848631858826,
     "coffee_blur": 0.25931814312934875,
 }
-
-
-def generated_pair(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """The generated pairs of the golden run (recipe of /work/ext/golden/make_pairs.py):
-    scikit-image's astronaut (rows 64:448) or coffee, Gaussian-blurred (scipy, sigma 2 or 1.5
-    on rows and columns) or with N(0, 20) noise from default_rng(0), rounded to 8 bits."""
-    skimage_data = pytest.importorskip("skimage.data")
-    ref = np.ascontiguousarray(skimage_data.astronaut()[64:448] if name.startswith("astro") else skimage_data.coffee())
-    if name == "astro_noise":
-        dist = ref + np.random.default_rng(0).normal(0, 20, ref.shape)
-    else:
-        sigma = 2 if name == "astro_blur" else 1.5
-        dist = scipy.ndimage.gaussian_filter(ref.astype(np.float64), sigma=(sigma, sigma, 0))
-    return ref, np.clip(np.round(dist), 0, 255).astype(np.uint8)
 
 
 def _pair(seed: int = 0, n: int = 1, size: int = 48) -> tuple[torch.Tensor, torch.Tensor]:

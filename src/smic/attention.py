@@ -245,6 +245,7 @@ class AttentionPool:
     def __init__(self, kind: Kind = "smic", **options: object) -> None:
         self.kind, self.options = kind, options
         self.attention: Attention | None = None
+        self._weights: dict[tuple[int, tuple[int, int]], torch.Tensor | None] = {}
 
     def from_features(self, feats_ref: dict[int, torch.Tensor], feats_dist: dict[int, torch.Tensor]) -> None:
         if self.attention is None:
@@ -256,17 +257,21 @@ class AttentionPool:
         self.from_features({3: f_ref[2], 4: f_ref[3]}, {3: f_dist[2], 4: f_dist[3]})
 
     def weights(self, stage: int, size: tuple[int, int]) -> torch.Tensor | None:
-        """Normalised weights (N, 1, h, w) for a stage's grid, or None for a plain mean."""
+        """Normalised weights (N, 1, h, w) for a stage's grid (made once per grid), or None for
+        a plain mean."""
         if self.attention is None:
             raise ValueError("AttentionPool used before its attention was computed")
-        if stage == 0:
-            maps = self.attention.combined()
-        elif stage in self.attention.stages:
-            maps = self.attention.stages[stage]
-        else:
-            return None
-        weights = resize_linear(maps, size)[:, None]
-        return weights / weights.sum(dim=(-2, -1), keepdim=True)
+        key = (stage, size)
+        if key not in self._weights:
+            if stage == 0:
+                maps = self.attention.combined()
+            elif stage in self.attention.stages:
+                maps = self.attention.stages[stage]
+            else:
+                maps = None
+            weights = None if maps is None else resize_linear(maps, size)[:, None]
+            self._weights[key] = None if weights is None else weights / weights.sum(dim=(-2, -1), keepdim=True)
+        return self._weights[key]
 
     def mean(self, stage: int, values: torch.Tensor) -> torch.Tensor:
         weights = self.weights(stage, tuple(values.shape[-2:]))
