@@ -77,3 +77,8 @@ def test_metric_call_checks_inputs():
 def test_unknown_metric():
     with pytest.raises(ValueError, match="unknown metric 'nope'"):
         smic.create_metric("nope")
+
+
+def test_empty_image():
+    with pytest.raises(ValueError, match="ref: empty image"):
+        check_pair(torch.rand(1, 3, 0, 5), torch.rand(1, 3, 0, 5))

@@ -91,6 +91,8 @@ def check_pair(ref: torch.Tensor, dist: torch.Tensor, min_size: int = 1) -> None
     if ref.shape != dist.shape:
         raise ValueError(f"size mismatch: ref is {tuple(ref.shape)}, dist is {tuple(dist.shape)}")
     for name, image in (("ref", ref), ("dist", dist)):
+        if image.numel() == 0:
+            raise ValueError(f"{name}: empty image of shape {tuple(image.shape)}")
         if image.shape[1] != 3:
             raise ValueError(
                 f"{name}: expected 3 colour channels, got {image.shape[1]}"
