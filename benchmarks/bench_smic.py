@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch", type=int, default=32, help="large batch for GPU throughput")
-    parser.add_argument("--metrics", default=",".join(smic.list_metrics()))
+    parser.add_argument("--metrics", default="psnr,ssim,lpips,dists,deepwsd")
     parser.add_argument("--authors-dir")
     parser.add_argument("--authors-python")
     parser.add_argument("--authors-path", default="", help="extra sys.path entries (e.g. a torchvision stand-in)")

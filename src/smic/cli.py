@@ -83,7 +83,11 @@ def _demo(args: argparse.Namespace) -> int:
     for name in smic.list_metrics():
         cells = []
         for _, options in forms:
-            metric = smic.create_metric(name, device=device, **options)
+            try:
+                metric = smic.create_metric(name, device=device, **options)
+            except ValueError:  # no such form for this metric (e.g. no authors' version)
+                cells.append(f"{'-':>16}")
+                continue
             with torch.inference_mode():
                 value = float(metric(ref, dist)[0])
             cells.append(f"{value:>14.5g} {'L' if metric.lower_better else 'H'}")

@@ -5,3 +5,4 @@ from smic.metrics import ssim  # noqa: F401
 from smic.metrics import lpips  # noqa: F401
 from smic.metrics import dists  # noqa: F401
 from smic.metrics import deepwsd  # noqa: F401
+from smic.metrics import ms_ssim  # noqa: F401

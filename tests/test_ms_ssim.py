@@ -1,0 +1,131 @@
+"""MS-SSIM: the MATLAB convention (msssim.m) against the official TID2013 values and pyiqa's
+MATLAB run on YCbCr input, the RGB convention against pytorch-msssim 1.0.0."""
+
+import pytest
+import torch
+
+import smic
+from smic.attention import Attention, AttentionPool
+from smic.metrics.ms_ssim import WEIGHTS, downsample, ms_ssim, multiscale
+from smic.metrics.ssim import gaussian_window
+
+# The official values of official_values.json are printed to 4 decimals: allow 1e-4 plus half a digit.
+TOLERANCE = 1e-4 + 5e-5
+# The official values of I03 and I19 (0.6733, 0.8462) come from pyiqa's run of msssim.m on
+# rgb2gray input; msssim.m as published, on that input, gives 0.6700 and 0.8418 (pyiqa's own port
+# gives 0.6698 and 0.8418). The same pipeline on YCbCr input reproduces pyiqa's earlier MATLAB run
+# to every digit (test below), so the difference lies in that run's input, not in msssim.m.
+UNEXPLAINED = {"I03", "I19"}
+# pyiqa's ResultsCalibra/ms_ssim_org_result.txt: msssim.m on the Y channel of YCbCr (MATLAB rgb2ycbcr)
+PYIQA_MATLAB_YCBCR = {"I03": 0.6981, "I04": 0.9998, "I06": 0.9999, "I08": 0.9570, "I19": 0.8547}
+# pytorch_msssim.ms_ssim(ref, dist, data_range=1.0), version 1.0.0, float32
+PYTORCH_MSSSIM = {"I03": 0.6701908111572266, "I04": 0.9541817307472229, "I06": 0.9911127090454102,
+                  "I08": 0.9523923993110657, "I19": 0.7984808087348938}
+
+
+@pytest.mark.parametrize("name", ["I04", "I06", "I08"])
+def test_matlab_convention_against_official_tid2013(tid_pairs, tid_official, name):
+    ref, dist = tid_pairs[name]
+    value = smic.create_metric("ms_ssim")(ref, dist).item()
+    assert value == pytest.approx(tid_official["official"]["ms_ssim"][name], abs=TOLERANCE)
+
+
+def test_unexplained_official_values_stay_close(tid_pairs, tid_official):
+    metric = smic.create_metric("ms_ssim")
+    for name in UNEXPLAINED:
+        assert metric(*tid_pairs[name]).item() == pytest.approx(tid_official["official"]["ms_ssim"][name], abs=5e-3)
+
+
+def test_msssim_m_pipeline_reproduces_pyiqa_matlab_run_on_ycbcr(tid_pairs):
+    window = gaussian_window(11, 1.5)
+    coefficients = torch.tensor((65.481, 128.553, 24.966), dtype=torch.float64).view(1, 3, 1, 1)
+    for name, (ref, dist) in tid_pairs.items():
+        y_ref, y_dist = ((torch.round(img.double() * 255) * coefficients / 255).sum(1, keepdim=True) + 16
+                         for img in (ref, dist))
+        value, _ = multiscale(y_ref, y_dist, window, 255.0, (0.01, 0.03), WEIGHTS, "matlab")
+        assert value.item() == pytest.approx(PYIQA_MATLAB_YCBCR[name], abs=TOLERANCE)
+
+
+def test_rgb_convention_matches_pytorch_msssim(tid_pairs):
+    metric = smic.create_metric("ms_ssim", convention="rgb")
+    for name, (ref, dist) in tid_pairs.items():
+        assert metric(ref, dist).item() == pytest.approx(PYTORCH_MSSSIM[name], abs=1e-6)
+
+
+def test_downsampling_by_hand():
+    x = torch.arange(15, dtype=torch.float64).view(1, 1, 3, 5)
+    # msssim.m: 2x2 block means, the odd last row/column averaged with itself (symmetric padding)
+    expected = torch.tensor([[3.0, 5.0, 6.5], [10.5, 12.5, 14.0]], dtype=torch.float64)
+    assert torch.equal(downsample(x, "matlab")[0, 0], expected)
+    # pytorch-msssim: avg_pool2d(2, padding=(1, 1)), zeros counted: output (2, 3)
+    assert downsample(x, "rgb").shape == (1, 1, 2, 3)
+    assert downsample(x, "rgb")[0, 0, 0, 1].item() == pytest.approx((0 + 0 + 1 + 2) / 4)
+
+
+@pytest.mark.parametrize("convention", ["matlab", "rgb"])
+def test_identical_images_maps_and_batch(convention):
+    generator = torch.Generator().manual_seed(3)
+    ref = torch.rand(3, 3, 180, 200, generator=generator)
+    dist = (ref + 0.05 * torch.randn(ref.shape, generator=generator)).clamp(0, 1)
+    metric = smic.create_metric("ms_ssim", convention=convention)
+    assert torch.allclose(metric(ref, ref), torch.ones(3), atol=1e-6)
+    batch = metric(ref, dist)
+    singles = torch.cat([metric(ref[i:i + 1], dist[i:i + 1]) for i in range(3)])
+    assert torch.allclose(batch, singles, atol=1e-6)
+    assert torch.all(batch < 1)
+    score, maps = metric.maps(ref, dist)
+    assert torch.allclose(score, batch)
+    assert len(maps) == len(metric.map_stages) == 5
+    side = (lambda n: (n + 1) // 2) if convention == "matlab" else (lambda n: n // 2 + 1 if n % 2 else n // 2)
+    h, w = 180, 200
+    for level, local in enumerate(maps):
+        assert local.shape == (3, 1, h - 10, w - 10), level
+        h, w = side(h), side(w)
+
+
+@pytest.mark.parametrize("convention,min_size", [("matlab", 176), ("rgb", 161)])
+def test_too_small_for_five_scales(convention, min_size):
+    metric = smic.create_metric("ms_ssim", convention=convention)
+    assert metric.min_size == min_size
+    image = torch.rand(1, 3, min_size - 1, 300)
+    with pytest.raises(ValueError, match=f"ref: image of {min_size - 1}x300 is too small"):
+        metric(image, image)
+    with pytest.raises(ValueError, match="MS-SSIM at 5 scales"):
+        ms_ssim(image, image, convention=convention)
+    image = torch.rand(1, 3, min_size, 300)
+    assert metric(image, image).item() == pytest.approx(1.0, abs=1e-6)
+
+
+def constant_pool(value: float = 0.37) -> AttentionPool:
+    pool = AttentionPool()
+    pool.attention = Attention({3: torch.full((2, 2, 2), value, dtype=torch.float64),
+                                4: torch.full((2, 1, 1), value, dtype=torch.float64)})
+    return pool
+
+
+@pytest.mark.parametrize("convention", ["matlab", "rgb"])
+def test_constant_attention_gives_the_plain_score(convention):
+    generator = torch.Generator().manual_seed(4)
+    ref = torch.rand(2, 3, 192, 224, generator=generator)
+    dist = (ref + 0.1 * torch.randn(ref.shape, generator=generator)).clamp(0, 1)
+    plain = ms_ssim(ref, dist, convention)
+    assert torch.allclose(ms_ssim(ref, dist, convention, pool=constant_pool()), plain, rtol=1e-6)
+
+
+def test_attention_weights_each_scale():
+    generator = torch.Generator().manual_seed(5)
+    ref = torch.rand(2, 3, 192, 224, generator=generator)
+    dist = ref.clone()
+    dist[..., :96, :] = (dist[..., :96, :] + 0.3 * torch.randn(2, 3, 96, 224, generator=generator)).clamp(0, 1)
+    pool = AttentionPool()
+    top = torch.tensor([[1.0], [0.0]], dtype=torch.float64).expand(2, 3).contiguous()  # attention on the top
+    pool.attention = Attention({3: torch.stack([top, top]), 4: torch.stack([top, top])})
+    # attention on the distorted top half lowers the score
+    assert torch.all(ms_ssim(ref, dist, pool=pool) < ms_ssim(ref, dist))
+
+
+def test_registered_metadata():
+    metric = smic.create_metric("ms_ssim")
+    assert metric.name == "ms_ssim" and metric.lower_better is False and metric.score_range == (0.0, 1.0)
+    with pytest.raises(ValueError, match="convention"):
+        smic.create_metric("ms_ssim", convention="yuv")
