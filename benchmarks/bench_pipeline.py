@@ -69,7 +69,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=32)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--metrics", default="all", help="comma list, or all registered metrics")
+    parser.add_argument("--metrics", default="all",
+                        help="comma list, or all registered metrics that need no user-supplied weights")
     parser.add_argument("--attention", default="none,smic", help="comma list of none, smic, mic")
     args = parser.parse_args()
     metrics = smic.list_metrics() if args.metrics == "all" else args.metrics.split(",")

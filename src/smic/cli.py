@@ -85,7 +85,7 @@ def _demo(args: argparse.Namespace) -> int:
         for _, options in forms:
             try:
                 metric = smic.create_metric(name, device=device, **options)
-            except ValueError:  # no such form for this metric (e.g. no authors' version)
+            except (ValueError, FileNotFoundError):  # no such form, or weights only a user can supply
                 cells.append(f"{'-':>16}")
                 continue
             with torch.inference_mode():

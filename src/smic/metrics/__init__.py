@@ -6,3 +6,6 @@ from smic.metrics import lpips  # noqa: F401
 from smic.metrics import dists  # noqa: F401
 from smic.metrics import deepwsd  # noqa: F401
 from smic.metrics import ms_ssim  # noqa: F401
+from smic.metrics import fsim  # noqa: F401
+from smic.metrics import nlpd  # noqa: F401
+from smic.metrics import pieapp  # noqa: F401
