@@ -1,0 +1,126 @@
+"""VIF: the official wavelet-domain vifvec.m (rgb2gray input) against the official TID2013
+values, and the metric's contract (identity, batches, sizes, maps, attention pooling)."""
+
+import pytest
+import torch
+
+import smic
+from smic.attention import Attention, AttentionPool
+from smic.metrics.vif import LEVELS, MIN_SIZE, vif
+
+# The official values are printed to 4 decimals: allow 1e-4 plus half a printed digit.
+# (vifvec.m reproduced in float64 agrees to 3.8e-5 on all five pairs.)
+TOLERANCE = 1e-4 + 5e-5
+NAMES = ["I03", "I04", "I06", "I08", "I19"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_official_tid2013_values(tid_pairs, tid_official, name):
+    ref, dist = tid_pairs[name]
+    official = tid_official["official"]["vif"][name]
+    assert vif(ref.double(), dist.double()).item() == pytest.approx(official, abs=TOLERANCE)
+    assert smic.create_metric("vif")(ref, dist).item() == pytest.approx(official, abs=TOLERANCE)
+
+
+def test_batch_of_two_tid_pairs_matches_the_official_values(tid_pairs, tid_official):
+    names = ["I03", "I19"]  # the singles are covered above; a batch of two keeps the test short
+    ref = torch.cat([tid_pairs[name][0] for name in names]).double()
+    dist = torch.cat([tid_pairs[name][1] for name in names]).double()
+    expected = torch.tensor([tid_official["official"]["vif"][name] for name in names], dtype=torch.float64)
+    assert torch.allclose(vif(ref, dist), expected, atol=TOLERANCE, rtol=0)
+
+
+def random_pair(seed: int, shape=(3, 3, 80, 100)):
+    generator = torch.Generator().manual_seed(seed)
+    ref = torch.rand(shape, generator=generator)
+    dist = (ref + 0.1 * torch.randn(shape, generator=generator)).clamp(0, 1)
+    return ref, dist
+
+
+def test_identical_images_give_one_and_batch_is_consistent():
+    ref, dist = random_pair(1)
+    metric = smic.create_metric("vif")
+    assert torch.allclose(vif(ref.double(), ref.double()), torch.ones(3, dtype=torch.float64), atol=1e-12, rtol=0)
+    assert torch.allclose(metric(ref, ref), torch.ones(3), atol=1e-6, rtol=0)
+    batch = metric(ref, dist)
+    singles = torch.cat([metric(ref[i:i + 1], dist[i:i + 1]) for i in range(3)])
+    assert torch.allclose(batch, singles, atol=1e-6, rtol=0)
+    assert torch.all(batch < 1) and torch.all(batch > 0)
+    # higher is better: more noise, less information
+    noisier = (ref + 3 * (dist - ref)).clamp(0, 1)
+    assert torch.all(metric(ref, noisier) < batch)
+
+
+def test_contrast_enhancement_exceeds_one():
+    ref, _ = random_pair(2, (1, 3, 80, 100))
+    ref = 0.25 + 0.5 * ref  # room to stretch
+    enhanced = (0.5 + 1.5 * (ref - 0.5)).clamp(0, 1)
+    assert vif(ref.double(), enhanced.double()).item() > 1
+
+
+def test_maps_numerators_then_denominators():
+    ref, dist = random_pair(3)
+    metric = smic.create_metric("vif")
+    score, maps = metric.maps(ref.double(), dist.double())
+    assert len(maps) == len(metric.map_stages) == 2 * LEVELS
+    # 80x100: levels 80x100, 40x50, 20x25, 10x13; blocks of 3, minus 3, 2, 1, 1 per border
+    shapes = [(20, 27), (9, 12), (4, 6), (1, 2)]
+    for level, shape in enumerate(shapes):
+        assert maps[level].shape == maps[LEVELS + level].shape == (3, 1, *shape)
+    numerator = sum(m.sum(dim=(1, 2, 3)) for m in maps[:LEVELS])
+    denominator = sum(m.sum(dim=(1, 2, 3)) for m in maps[LEVELS:])
+    assert torch.allclose(numerator / denominator, score, atol=1e-12)
+    assert all(torch.all(m >= 0) for m in maps)
+
+
+def test_too_small_for_four_levels():
+    metric = smic.create_metric("vif")
+    assert metric.min_size == MIN_SIZE == 72
+    image = torch.rand(1, 3, 71, 100)
+    with pytest.raises(ValueError, match="ref: image of 71x100 is too small"):
+        metric(image, image)
+    with pytest.raises(ValueError, match="4-level steerable pyramid needs images of at least 72 px"):
+        vif(image, image)
+    ref, dist = random_pair(4, (1, 3, 72, 72))
+    score, maps = metric.maps(ref, dist)
+    assert torch.isfinite(score).all() and maps[LEVELS - 1].shape == (1, 1, 1, 1)
+
+
+def constant_pool(value: float = 0.37) -> AttentionPool:
+    pool = AttentionPool()
+    pool.attention = Attention({3: torch.full((2, 2, 2), value, dtype=torch.float64),
+                                4: torch.full((2, 1, 1), value, dtype=torch.float64)})
+    return pool
+
+
+def test_constant_attention_gives_the_plain_score():
+    ref, dist = random_pair(5, (2, 3, 80, 96))
+    plain = vif(ref.double(), dist.double())
+    assert torch.allclose(vif(ref.double(), dist.double(), pool=constant_pool()), plain, atol=1e-10, rtol=0)
+
+
+def test_attention_weights_the_sums():
+    generator = torch.Generator().manual_seed(6)
+    ref = torch.rand(2, 3, 96, 96, generator=generator)
+    dist = ref.clone()
+    dist[..., :48, :] = (dist[..., :48, :] + 0.3 * torch.randn(2, 3, 48, 96, generator=generator)).clamp(0, 1)
+    pool = AttentionPool()
+    top = torch.tensor([[1.0], [0.0]], dtype=torch.float64).expand(2, 3).contiguous()  # attention on the top
+    pool.attention = Attention({3: torch.stack([top, top]), 4: torch.stack([top, top])})
+    # attention on the distorted top half lowers the fidelity
+    assert torch.all(vif(ref, dist, pool=pool) < vif(ref, dist))
+
+
+def test_registered_metadata():
+    metric = smic.create_metric("vif")
+    assert metric.name == "vif" and metric.lower_better is False
+    assert metric.score_range == (0.0, float("inf"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
+def test_gpu_matches_cpu(tid_pairs):
+    ref, dist = tid_pairs["I03"]
+    cpu = vif(ref.double(), dist.double())
+    gpu = vif(ref.double().cuda(), dist.double().cuda())
+    assert gpu.device.type == "cuda"
+    assert torch.allclose(gpu.cpu(), cpu, atol=1e-10)
