@@ -19,6 +19,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import smic  # noqa: E402
+from smic.attention import Attention, AttentionPool  # noqa: E402
 
 FIXTURES = Path(os.environ.get("SMIC_FIXTURES", Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"))
 TID_PAIRS = ("I03", "I04", "I06", "I08", "I19")
@@ -73,3 +74,19 @@ def generated_pair(name: str) -> tuple[np.ndarray, np.ndarray]:
         sigma = 2 if name == "astro_blur" else 1.5
         dist = gaussian_filter(ref.astype(np.float64), sigma=(sigma, sigma, 0))
     return ref, np.clip(np.round(dist), 0, 255).astype(np.uint8)
+
+
+def constant_pool(value: float = 0.37, n: int = 2) -> AttentionPool:
+    """An AttentionPool whose attention is ``value`` everywhere: pooling must change nothing."""
+    pool = AttentionPool()
+    pool.attention = Attention({3: torch.full((n, 2, 2), value, dtype=torch.float64),
+                                4: torch.full((n, 1, 1), value, dtype=torch.float64)})
+    return pool
+
+
+def top_half_pool(n: int = 2) -> AttentionPool:
+    """An AttentionPool that attends to the top half of the image only."""
+    top = torch.tensor([[1.0], [0.0]], dtype=torch.float64).expand(2, 3).expand(n, 2, 3).contiguous()
+    pool = AttentionPool()
+    pool.attention = Attention({3: top, 4: top.clone()})
+    return pool

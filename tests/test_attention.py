@@ -9,7 +9,14 @@ import torch
 from scipy.ndimage import zoom
 
 import smic
-from smic.attention import attend, attention_from_features, dependency_map, patches, projection_weights, zoom_linear
+from smic.attention import (
+    attend,
+    attention_from_features,
+    dependency_map,
+    patches,
+    projection_weights,
+    zoom_linear,
+)
 from smic.authors.preprocess import prepare
 from smic.backbone import VGG16
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import smic
-from smic.attention import Attention, AttentionPool, resize_linear
+from smic.attention import resize_linear
+from tests.conftest import constant_pool
 
 
 def pair(seed: int = 0, size=(64, 80)):
@@ -17,12 +18,7 @@ def pair(seed: int = 0, size=(64, 80)):
 
 
 def constant_attention(metric, value: float = 0.37):
-    def pool():
-        constant = AttentionPool()
-        constant.attention = Attention({3: torch.full((2, 2, 2), value, dtype=torch.float64),
-                                        4: torch.full((2, 1, 1), value, dtype=torch.float64)})
-        return constant
-    metric.pool = pool
+    metric.pool = lambda: constant_pool(value)
     return metric
 
 

@@ -6,13 +6,13 @@ import pytest
 import torch
 
 import smic
-from smic.attention import Attention, AttentionPool
 from smic.metrics.fsim import (
     _average_downsample,
     downsample_factor,
     fsim,
     log_gabor_filters,
 )
+from tests.conftest import constant_pool, top_half_pool
 
 # official_values.json prints 4 significant digits: allow 1e-4 plus half a digit of the 4th decimal
 TOLERANCE = 1e-4 + 5e-5
@@ -88,13 +88,6 @@ def test_too_small():
     assert metric(image, image).item() == pytest.approx(1.0, abs=1e-6)
 
 
-def constant_pool(value: float = 0.37) -> AttentionPool:
-    pool = AttentionPool()
-    pool.attention = Attention({3: torch.full((2, 2, 2), value, dtype=torch.float64),
-                                4: torch.full((2, 1, 1), value, dtype=torch.float64)})
-    return pool
-
-
 @pytest.mark.parametrize("chromatic", [True, False])
 def test_constant_attention_gives_the_plain_score(chromatic):
     generator = torch.Generator().manual_seed(4)
@@ -109,9 +102,7 @@ def test_attention_weights_the_score():
     ref = torch.rand(2, 3, 96, 112, generator=generator)
     dist = ref.clone()
     dist[..., :48, :] = (dist[..., :48, :] + 0.3 * torch.randn(2, 3, 48, 112, generator=generator)).clamp(0, 1)
-    pool = AttentionPool()
-    top = torch.tensor([[1.0], [0.0]], dtype=torch.float64).expand(2, 3).contiguous()
-    pool.attention = Attention({3: torch.stack([top, top]), 4: torch.stack([top, top])})
+    pool = top_half_pool()
     assert torch.all(fsim(ref, dist, pool=pool) < fsim(ref, dist))
 
 

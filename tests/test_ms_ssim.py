@@ -5,9 +5,9 @@ import pytest
 import torch
 
 import smic
-from smic.attention import Attention, AttentionPool
 from smic.metrics.ms_ssim import WEIGHTS, downsample, ms_ssim, multiscale
 from smic.metrics.ssim import gaussian_window
+from tests.conftest import constant_pool, top_half_pool
 
 # The official values of official_values.json are printed to 4 decimals: allow 1e-4 plus half a digit.
 TOLERANCE = 1e-4 + 5e-5
@@ -96,13 +96,6 @@ def test_too_small_for_five_scales(convention, min_size):
     assert metric(image, image).item() == pytest.approx(1.0, abs=1e-6)
 
 
-def constant_pool(value: float = 0.37) -> AttentionPool:
-    pool = AttentionPool()
-    pool.attention = Attention({3: torch.full((2, 2, 2), value, dtype=torch.float64),
-                                4: torch.full((2, 1, 1), value, dtype=torch.float64)})
-    return pool
-
-
 @pytest.mark.parametrize("convention", ["matlab", "rgb"])
 def test_constant_attention_gives_the_plain_score(convention):
     generator = torch.Generator().manual_seed(4)
@@ -117,9 +110,7 @@ def test_attention_weights_each_scale():
     ref = torch.rand(2, 3, 192, 224, generator=generator)
     dist = ref.clone()
     dist[..., :96, :] = (dist[..., :96, :] + 0.3 * torch.randn(2, 3, 96, 224, generator=generator)).clamp(0, 1)
-    pool = AttentionPool()
-    top = torch.tensor([[1.0], [0.0]], dtype=torch.float64).expand(2, 3).contiguous()  # attention on the top
-    pool.attention = Attention({3: torch.stack([top, top]), 4: torch.stack([top, top])})
+    pool = top_half_pool()
     # attention on the distorted top half lowers the score
     assert torch.all(ms_ssim(ref, dist, pool=pool) < ms_ssim(ref, dist))
 

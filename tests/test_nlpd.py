@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import smic
-from smic.attention import Attention, AttentionPool
 from smic.metrics.nlpd import LEVELS, laplacian_pyramid, min_size_for, nlpd
+from tests.conftest import constant_pool, top_half_pool
 
 # The official values are printed with 15 decimals; NLP_dist.m reproduced in float64 agrees to
 # 4e-16 on all five pairs. 1e-12 leaves room for other BLAS / convolution kernels' summation order.
@@ -108,13 +108,6 @@ def test_too_small_for_six_levels():
     assert torch.isfinite(score).all() and maps[-1].shape == (1, 1, 1, 1)
 
 
-def constant_pool(value: float = 0.37) -> AttentionPool:
-    pool = AttentionPool()
-    pool.attention = Attention({3: torch.full((2, 2, 2), value, dtype=torch.float64),
-                                4: torch.full((2, 1, 1), value, dtype=torch.float64)})
-    return pool
-
-
 def test_constant_attention_gives_the_plain_score():
     ref, dist = random_pair(4, (2, 3, 64, 80))
     plain = nlpd(ref, dist)
@@ -126,9 +119,7 @@ def test_attention_weights_each_level():
     ref = torch.rand(2, 3, 64, 80, generator=generator)
     dist = ref.clone()
     dist[..., :32, :] = (dist[..., :32, :] + 0.3 * torch.randn(2, 3, 32, 80, generator=generator)).clamp(0, 1)
-    pool = AttentionPool()
-    top = torch.tensor([[1.0], [0.0]], dtype=torch.float64).expand(2, 3).contiguous()  # attention on the top
-    pool.attention = Attention({3: torch.stack([top, top]), 4: torch.stack([top, top])})
+    pool = top_half_pool()
     # attention on the distorted top half raises the distance
     assert torch.all(nlpd(ref, dist, pool=pool) > nlpd(ref, dist))
 

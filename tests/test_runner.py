@@ -20,7 +20,13 @@ from PIL import Image
 
 from smic.evaluation.datasets import load_csv, load_tid2013
 from smic.evaluation.report import ConfigInfo, DatasetResults, write_reports
-from smic.evaluation.runner import add_bench_arguments, bench_main, expand_configs, parse_config, run_benchmark
+from smic.evaluation.runner import (
+    add_bench_arguments,
+    bench_main,
+    expand_configs,
+    parse_config,
+    run_benchmark,
+)
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

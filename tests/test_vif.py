@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import smic
-from smic.attention import Attention, AttentionPool
 from smic.metrics.vif import LEVELS, MIN_SIZE, vif
+from tests.conftest import constant_pool, top_half_pool
 
 # The official values are printed to 4 decimals: allow 1e-4 plus half a printed digit.
 # (vifvec.m reproduced in float64 agrees to 3.8e-5 on all five pairs.)
@@ -86,13 +86,6 @@ def test_too_small_for_four_levels():
     assert torch.isfinite(score).all() and maps[LEVELS - 1].shape == (1, 1, 1, 1)
 
 
-def constant_pool(value: float = 0.37) -> AttentionPool:
-    pool = AttentionPool()
-    pool.attention = Attention({3: torch.full((2, 2, 2), value, dtype=torch.float64),
-                                4: torch.full((2, 1, 1), value, dtype=torch.float64)})
-    return pool
-
-
 def test_constant_attention_gives_the_plain_score():
     ref, dist = random_pair(5, (2, 3, 80, 96))
     plain = vif(ref.double(), dist.double())
@@ -104,9 +97,7 @@ def test_attention_weights_the_sums():
     ref = torch.rand(2, 3, 96, 96, generator=generator)
     dist = ref.clone()
     dist[..., :48, :] = (dist[..., :48, :] + 0.3 * torch.randn(2, 3, 48, 96, generator=generator)).clamp(0, 1)
-    pool = AttentionPool()
-    top = torch.tensor([[1.0], [0.0]], dtype=torch.float64).expand(2, 3).contiguous()  # attention on the top
-    pool.attention = Attention({3: torch.stack([top, top]), 4: torch.stack([top, top])})
+    pool = top_half_pool()
     # attention on the distorted top half lowers the fidelity
     assert torch.all(vif(ref, dist, pool=pool) < vif(ref, dist))
 
