@@ -277,4 +277,7 @@ class AttentionPool:
         weights = self.weights(stage, tuple(values.shape[-2:]))
         if weights is None:
             return spatial_mean(values)
-        return (values.double() * weights.to(values.device)).sum(dim=(-2, -1)).to(values.dtype)
+        # one batched float64 product (N, C, hw) x (N, hw, 1): float32 accumulation over a large
+        # grid would lose 1e-5 (identical images must keep SSIM 1)
+        flat = weights[:, 0].to(values.device, torch.float64).flatten(-2).unsqueeze(-1)
+        return torch.matmul(values.flatten(-2).double(), flat)[..., 0].to(values.dtype)
