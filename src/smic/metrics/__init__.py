@@ -10,3 +10,4 @@ from smic.metrics import fsim  # noqa: F401
 from smic.metrics import nlpd  # noqa: F401
 from smic.metrics import pieapp  # noqa: F401
 from smic.metrics import vif  # noqa: F401
+from smic.metrics import mad  # noqa: F401

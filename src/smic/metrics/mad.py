@@ -1,0 +1,512 @@
+"""MAD (Larson and Chandler 2010): most apparent distortion
+
+Two strategies are measured and blended according to how visible the distortion is:
+
+- detection (high quality, ``d_detect``): the images go to perceived lightness, are filtered by a
+  contrast sensitivity function, and the visibility of the error is judged against the local
+  contrast of the reference (masking) per 16x16 block (stride 4); the visibility mask weights the
+  local mean squared error. ``d_detect = 200 sqrt(mean of map^2)``.
+- appearance (low quality, ``d_appear``): 5 scales x 4 orientations of log-Gabor filters; per
+  16x16 block (stride 4) the standard deviation, skewness and kurtosis of the magnitudes are
+  compared, ``|d std| + 2 |d skew| + |d kurt|``, weighted. ``d_appear = sqrt(mean of eta^2)``.
+- blend: ``MAD = d_detect^alpha d_appear^(1 - alpha)``, ``alpha = 1 / (1 + beta1 d_detect^beta2)``
+  with ``beta1 = exp(-2.55 / 3.35)`` (0.467) and ``beta2 = 1 / (3.35 ln 10)`` (0.130).
+
+Two conventions (``convention=``):
+
+``"calibrated"`` (the default) reproduces the TID2013 values of ``official_values.json``. Those
+values (pyiqa's ResultsCalibra ``results_official.csv``, added in its commit 7ab0956 of
+2023-09-12) are not outputs of the authors' MATLAB: pyiqa's own table labels them "MAD (ours
+imported)" with the note that the original MATLAB script was not available to them. They are
+pyiqa's ``mad_arch.py`` as of its commit cf84ffb (``test_y_channel=False``): every RGB channel
+times 255 is scored on its own and the three MADs are averaged. On grey input (rgb2gray) the
+chroma-only distortions I04 and I06 give MAD 0 in both that code and MAD_index.m, against the
+published 80.8379 and 30.3918. Reproduced here in float64: all five values within 7.2e-7
+relative. What that computation does, step by step (it differs from MAD_index.m in each marked
+point):
+- lightness ``0.02874 (v + 1e-12)^(2.2/3)`` of the levels v (no uint8 table);
+- CSF: MAD_index.m's ``make_csf`` on the (H, W) grid (frequencies scaled by W, in float32), but
+  transposed to (W, H) and read back row by row as (H, W) (*), applied to the centred spectrum;
+- block statistics on the grid of the 16x16 blocks at a stride of 4 (no painting on pixels, no
+  border cut (*)): mean, population std ``sqrt(var + 1e-12)`` (*), skewness and excess kurtosis of
+  the z-scores; each statistic, computed as (N, blocks, C), is reshaped to (N, C, rows, cols),
+  which interleaves channels and block positions for C = 3 (*); the identity for C = 1;
+- the reference's contrast uses the least std of the (reshaped) block and its neighbours above
+  and to the left, halved (*), with ``log|(std + 1e-12) / (mean + 1e-12)|``; blocks of mean < 0.5
+  get ``C_err = -1000``; the mask as in MAD_index.m;
+- local MSE: the 16x16 box mean of the squared level difference at a stride of 4 (not reshaped);
+- appearance: Kovesi's filters with MAD_index.m's parameters (the radius fudge is written one
+  sample below and right of the centre (*), the centre is zeroed), magnitudes
+  ``sqrt(re^2 + im^2 + 1e-12)``, and the weights (0.5, 0.75, 1, 5) / 13.25 indexed by the
+  orientation, every scale weighted alike (*);
+- MAD per channel from that channel's d_detect and d_appear, then the mean over the channels.
+Local maps: the detection map (200 mask lmse) and the appearance map on the block grid
+(N, C, rows, cols), rows = (H - 16) // 4 + 1 (for 384x512: 93x125), in the reshaped order; for
+C = 3 a map's channel is therefore not a spatial image of one colour channel, so attention
+pooling (``pool``) is spatially meaningful with this convention only on 1-channel input.
+
+``"matlab"`` is the authors' ``MAD_index.m`` (Eric Larson; ``hi_index``, ``lo_index``, the mex
+helpers ``ical_std.c`` and ``ical_stat.c``) with the 2011 release's factor 200 on ``d_detect``.
+It gives I03 152.72, I04 0, I06 0, I08 88.07, I19 113.85 on these pairs (no published MATLAB
+values to check against).
+The matlab convention, reproduced in float64:
+- input: MATLAB's ``rgb2gray`` rounded to uint8, levels 0..255 (``matlab_rgb2gray``); a 1-channel
+  input to the functional form is taken as those grey levels already.
+- lightness: ``L = 0.02874 v^(2.2/3)`` looked up in a table indexed with ``v + 1`` computed in
+  uint8, which saturates: the level 255 gets the entry of 254.
+- CSF: the spectrum (``fftshift(fft2(L))``) multiplied by ``make_csf``: on the half-integer grid
+  (u, v) = (r - H/2 + 1/2, c - W/2 + 1/2), f = 64 |(u, v)| / W / (0.15 cos(4 theta) + 0.85),
+  CSF = 2.6 (0.0192 + 0.114 f) exp(-(0.114 f)^1.1), and 0.9809 where f < 7.8909; the real part
+  of the inverse transform is kept.
+- block statistics (blocks of 16 at a stride of 4, i.e. top-left corners 0, 4, ..., each value
+  painted on the 4x4 tile at the block's corner; pixels beyond the last tile stay 0): the error's
+  standard deviation (divisor 255) and the reference's mean over the 16x16 block, and the
+  reference's "minimum" standard deviation: the 8x8 standard deviation (divisor 63) at the block
+  corner and at the corners 4 px to the right / below, taken only when the corner + 5 is below
+  side - 15 (the mex code's guard).
+- mask: with C_ref = log(std_min / mean), C_err = log(std_err / mean) (-inf where mean < 0.5),
+  mask = C_err - C_ref where C_ref > -5 and C_err > C_ref (slope 1: -5 + (C_ref + 5)),
+  mask = C_err + 5 where C_ref <= -5 and C_err > -5, 0 elsewhere.
+- the local MSE: ``imfilter((ref - dst).^2, ones(16)/256, 'symmetric', 'same', 'conv')``; for an
+  even window MATLAB's centre is the 8th tap, so the box covers offsets -7..+8.
+- appearance: Kovesi's ``gaborconvolve`` as altered by Larson: wavelengths 3, 9, 27, 81, 243,
+  sigmaOnf 0.55, dThetaOnSigma 1.5, orientations k pi / 4, applied by FFT; the 16x16 statistics
+  (std divisor 255, skewness and kurtosis with the population moments, 0 for a flat block) of the
+  magnitudes are painted on 4x4 tiles as above, and the local map is
+  sum over scales and orientations w_s (|d std| + 2 |d skew| + |d kurt|).
+- both maps lose their borders, rows and columns 16 .. side - 18 (0-based) kept
+  (``mp(BSIZE+1:end-BSIZE-1, ...)``).
+
+Its local maps (two, on the pixel grid of the kept interior, (N, 1, H - 33, W - 33); for 384x512:
+351x479): the detection map ``200 mask lmse`` (so that ``d_detect`` is its RMS) and the appearance
+map eta. With ``pool`` (the paper variant) each strategy's mean of the squared map becomes the
+attention-weighted ``pool.mean(0, map^2)``; constant attention gives the plain score.
+
+MAD is 0 for identical images in both conventions (both strategies are 0 and alpha = 1). Sizes:
+the matlab convention's kept interior needs H, W >= 34; ``min_size`` = 34 for both.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from smic.attention import AttentionPool, spatial_mean
+from smic.metrics.base import Metric, ScoreAndMaps
+from smic.metrics.ssim import matlab_rgb2gray
+from smic.registry import register
+
+BLOCK = 16
+STRIDE = 4
+BORDER = BLOCK  # rows/columns dropped before the kept interior; one more is dropped at the end
+MIN_SIZE = 2 * BLOCK + 2
+CONVENTIONS = ("calibrated", "matlab")
+DETECT_SCALE = 200.0
+THRESH_1, THRESH_2 = 2.55, 3.35
+BETA_1 = math.exp(-THRESH_1 / THRESH_2)
+BETA_2 = 1.0 / (math.log(10.0) * THRESH_2)
+
+# detection
+LIGHTNESS_K = 0.02874
+LIGHTNESS_GAMMA = 2.2
+MEAN_FLOOR = 0.5  # G: blocks of the reference darker than this are not judged
+C_SLOPE, CI_THRESH, CD_THRESH = 1.0, -5.0, -5.0
+CSF_CYCLES = 32  # nfreq of make_csf
+CSF_SYMMETRY = 0.7
+CSF_LAMBDA, CSF_PEAK, CSF_PLATEAU = 0.114, 7.8909, 0.9809
+
+# appearance
+SCALES, ORIENTATIONS = 5, 4
+MIN_WAVELENGTH, MULT = 3.0, 3.0
+SIGMA_ON_F = 0.55
+D_THETA_ON_SIGMA = 1.5
+SCALE_WEIGHTS = (0.5, 0.75, 1.0, 5.0, 6.0)
+
+
+def to_grey(image: torch.Tensor) -> torch.Tensor:
+    """rgb2gray grey levels 0..255 in float64 of (N, 3, H, W) in [0, 1]; (N, 1, H, W) is taken as
+    grey levels already."""
+    if image.shape[1] == 1:
+        return image.double()
+    if image.shape[1] == 3:
+        return matlab_rgb2gray(image)
+    raise ValueError(f"MAD needs 1 (grey) or 3 (RGB) channels, got {image.shape[1]}")
+
+
+def _blocks(x: torch.Tensor, size: int, rows: int, cols: int) -> torch.Tensor:
+    """The size x size blocks of (N, 1, H, W) at corners 0, 4, ... (rows x cols of them):
+    (N, size^2, rows, cols)."""
+    n = x.shape[0]
+    patches = F.unfold(x, size, stride=STRIDE)  # (N, size^2, L) over all corners that fit
+    h_fit = (x.shape[-2] - size) // STRIDE + 1
+    w_fit = (x.shape[-1] - size) // STRIDE + 1
+    return patches.view(n, size * size, h_fit, w_fit)[..., :rows, :cols]
+
+
+def block_grid(height: int, width: int) -> tuple[int, int]:
+    """How many 16x16 blocks at a stride of 4 fit: (rows, columns)."""
+    return (height - BLOCK) // STRIDE + 1, (width - BLOCK) // STRIDE + 1
+
+
+def _paint(grid: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Each block value of (N, C, r, c) on its 4x4 tile of a zero (N, C, height, width) canvas."""
+    tiles = grid.repeat_interleave(STRIDE, dim=-2).repeat_interleave(STRIDE, dim=-1)
+    return F.pad(tiles, (0, width - tiles.shape[-1], 0, height - tiles.shape[-2]))
+
+
+def _interior(x: torch.Tensor) -> torch.Tensor:
+    """mp(BSIZE+1:end-BSIZE-1, BSIZE+1:end-BSIZE-1): rows and columns 16 .. side - 18."""
+    return x[..., BORDER : x.shape[-2] - BORDER - 1, BORDER : x.shape[-1] - BORDER - 1]
+
+
+def _centred_moments(blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean and the central moments of order 2, 3, 4 (sums, not means) over dim 1 (kept)."""
+    mean = blocks.mean(dim=1, keepdim=True)
+    centred = blocks - mean
+    square = centred * centred
+    return mean, square.sum(1, keepdim=True), (square * centred).sum(1, keepdim=True), \
+        (square * square).sum(1, keepdim=True)
+
+
+def block_statistics(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The 16x16 standard deviation (divisor 255), skewness and kurtosis (population moments, 0 for
+    a flat block) at the block corners: three (N, 1, r, c)."""
+    rows, cols = block_grid(*x.shape[-2:])
+    count = BLOCK * BLOCK
+    _, m2, m3, m4 = _centred_moments(_blocks(x, BLOCK, rows, cols))
+    std = (m2 / (count - 1)).sqrt()
+    population = (m2 / count).sqrt()
+    flat = population == 0
+    safe = torch.where(flat, torch.ones_like(population), population)
+    skew = torch.where(flat, torch.zeros_like(m3), m3 / count / safe**3)
+    kurt = torch.where(flat, torch.zeros_like(m4), m4 / count / safe**4)
+    return std, skew, kurt
+
+
+def minimum_std(x: torch.Tensor) -> torch.Tensor:
+    """The mex code's modified standard deviation of the reference at the block corners
+    (N, 1, r, c): the least 8x8 standard deviation (divisor 63) of the corners (0, 0), (0, 4),
+    (4, 0), (4, 4) of the block, a neighbour taken only where its corner + 1 < side - 15."""
+    height, width = x.shape[-2:]
+    rows, cols = block_grid(height, width)
+    half = BLOCK // 2
+    _, m2, _, _ = _centred_moments(_blocks(x, half, rows, cols))
+    std = (m2 / (half * half - 1)).sqrt()
+    corners_r = torch.arange(rows, device=x.device) * STRIDE
+    corners_c = torch.arange(cols, device=x.device) * STRIDE
+    down_ok = (corners_r + 5 < height - 15).view(-1, 1)
+    right_ok = (corners_c + 5 < width - 15).view(1, -1)
+    inf = torch.full_like(std, math.inf)
+    down = torch.where(down_ok, F.pad(std[..., 1:, :], (0, 0, 0, 1), value=math.inf), inf)
+    right = torch.where(right_ok, F.pad(std[..., :, 1:], (0, 1), value=math.inf), inf)
+    diagonal = torch.where(down_ok & right_ok, F.pad(std[..., 1:, 1:], (0, 1, 0, 1), value=math.inf), inf)
+    return torch.minimum(torch.minimum(std, down), torch.minimum(right, diagonal))
+
+
+def lightness(grey: torch.Tensor) -> torch.Tensor:
+    """LUT(img + 1) of hi_index with the uint8 sum saturating: k min(v, 254)^(2.2/3)."""
+    return LIGHTNESS_K * grey.clamp(max=254.0).pow(LIGHTNESS_GAMMA / 3)
+
+
+def contrast_sensitivity(height: int, width: int, device: torch.device) -> torch.Tensor:
+    """make_csf(H, W, 32)' on the centred (fftshift) spectrum: (H, W) float64."""
+    u = torch.arange(height, dtype=torch.float64, device=device) - height / 2 + 0.5
+    v = torch.arange(width, dtype=torch.float64, device=device) - width / 2 + 0.5
+    u, v = torch.meshgrid(u, v, indexing="ij")
+    scale = 2 * CSF_CYCLES / width
+    radius = torch.hypot(u, v) * scale
+    theta = torch.atan2(v, u)
+    radius = radius / ((1 - CSF_SYMMETRY) / 2 * torch.cos(4 * theta) + (1 + CSF_SYMMETRY) / 2)
+    csf = 2.6 * (0.0192 + CSF_LAMBDA * radius) * torch.exp(-(CSF_LAMBDA * radius).pow(1.1))
+    return torch.where(radius < CSF_PEAK, torch.full_like(csf, CSF_PLATEAU), csf)
+
+
+def _csf_filter(x: torch.Tensor, csf: torch.Tensor) -> torch.Tensor:
+    spectrum = torch.fft.fftshift(torch.fft.fft2(x), dim=(-2, -1)) * csf
+    return torch.fft.ifft2(torch.fft.ifftshift(spectrum, dim=(-2, -1))).real
+
+
+def _symmetric_pad(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
+    """MATLAB's 'symmetric' border (the edge sample repeated) on the last two dimensions."""
+    for dim in (-2, -1):
+        size = x.shape[dim]
+        index = torch.cat([torch.arange(before - 1, -1, -1), torch.arange(size),
+                           torch.arange(size - 1, size - 1 - after, -1)]).to(x.device)
+        x = x.index_select(dim, index)
+    return x
+
+
+def local_mse(ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+    """imfilter((ref - dist).^2, ones(16) / 256, 'symmetric', 'same', 'conv'): the box covers the
+    offsets -7..+8 around each pixel."""
+    before = (BLOCK + 1) // 2 - 1
+    squared = _symmetric_pad((ref - dist).pow(2), before, BLOCK - 1 - before)
+    return F.avg_pool2d(squared, BLOCK, stride=1)
+
+
+def detection_map(grey_ref: torch.Tensor, grey_dist: torch.Tensor) -> torch.Tensor:
+    """The detection map on the pixel grid (N, 1, H, W): mask times local MSE, times 200."""
+    height, width = grey_ref.shape[-2:]
+    csf = contrast_sensitivity(height, width, grey_ref.device)
+    ref = _csf_filter(lightness(grey_ref), csf)
+    dist = _csf_filter(lightness(grey_dist), csf)
+    rows, cols = block_grid(height, width)
+    error_std = (block_statistics(dist - ref)[0])
+    ref_mean = _blocks(ref, BLOCK, rows, cols).mean(dim=1, keepdim=True)
+    ref_std = minimum_std(ref)
+    error_std, ref_mean, ref_std = (_paint(g, height, width) for g in (error_std, ref_mean, ref_std))
+    c_ref = torch.log(ref_std / ref_mean)
+    c_err = torch.log(error_std / ref_mean)
+    c_err = torch.where(ref_mean < MEAN_FLOOR, torch.full_like(c_err, -math.inf), c_err)
+    line = C_SLOPE * (c_ref - CI_THRESH) + CD_THRESH
+    above = (c_ref > CI_THRESH) & (c_err > line)
+    below = (c_ref <= CI_THRESH) & (c_err > CD_THRESH)
+    zero = torch.zeros_like(c_err)
+    mask = torch.where(above, c_err - line, torch.where(below, c_err - CD_THRESH, zero))
+    return DETECT_SCALE * mask * local_mse(grey_ref, grey_dist)
+
+
+def log_gabor_filters(height: int, width: int, device: torch.device) -> torch.Tensor:
+    """gaborconvolve's filters, quadrants swapped for fft2: (SCALES, ORIENTATIONS, H, W)."""
+    x = (torch.arange(width, dtype=torch.float64, device=device) - width / 2) / (width / 2)
+    y = (torch.arange(height, dtype=torch.float64, device=device) - height / 2) / (height / 2)
+    y, x = torch.meshgrid(y, x, indexing="ij")
+    radius = torch.sqrt(x * x + y * y)
+    centre = (math.floor(height / 2 + 1 + 0.5) - 1, math.floor(width / 2 + 1 + 0.5) - 1)
+    radius[centre] = 1.0
+    theta = torch.atan2(-y, x)
+    sin_t, cos_t = torch.sin(theta), torch.cos(theta)
+    theta_sigma = math.pi / ORIENTATIONS / D_THETA_ON_SIGMA
+    filters = []
+    for s in range(SCALES):
+        wavelength = MIN_WAVELENGTH * MULT**s
+        centre_radius = (1.0 / wavelength) / 0.5
+        radial = torch.exp(-torch.log(radius / centre_radius).pow(2) / (2 * math.log(SIGMA_ON_F) ** 2))
+        radial[centre] = 0.0
+        row = []
+        for o in range(ORIENTATIONS):
+            angle = o * math.pi / ORIENTATIONS
+            ds = sin_t * math.cos(angle) - cos_t * math.sin(angle)
+            dc = cos_t * math.cos(angle) + sin_t * math.sin(angle)
+            spread = torch.exp(-torch.atan2(ds, dc).abs().pow(2) / (2 * theta_sigma**2))
+            row.append(torch.fft.fftshift(radial * spread))
+        filters.append(torch.stack(row))
+    return torch.stack(filters)
+
+
+def appearance_map(grey_ref: torch.Tensor, grey_dist: torch.Tensor) -> torch.Tensor:
+    """The appearance map eta on the pixel grid (N, 1, H, W)."""
+    height, width = grey_ref.shape[-2:]
+    filters = log_gabor_filters(height, width, grey_ref.device)
+    spectrum_ref, spectrum_dist = torch.fft.fft2(grey_ref), torch.fft.fft2(grey_dist)
+    weights = torch.tensor(SCALE_WEIGHTS, dtype=torch.float64)
+    weights = weights / weights.sum()
+    total = 0
+    for s in range(SCALES):
+        for o in range(ORIENTATIONS):
+            magnitude_ref = torch.fft.ifft2(spectrum_ref * filters[s, o]).abs()
+            magnitude_dist = torch.fft.ifft2(spectrum_dist * filters[s, o]).abs()
+            std_r, skew_r, kurt_r = block_statistics(magnitude_ref)
+            std_d, skew_d, kurt_d = block_statistics(magnitude_dist)
+            total = total + weights[s].item() * (
+                (std_r - std_d).abs() + 2 * (skew_r - skew_d).abs() + (kurt_r - kurt_d).abs())
+    return _paint(total, height, width)
+
+
+# ---------------------------------------------------------------------------------------------
+# The calibrated variant: the computation behind the published TID2013 calibration values
+
+EPS = 1e-12
+#: per-orientation weights of the calibrated variant (the scale weights indexed by orientation)
+ORIENTATION_WEIGHTS = (0.5, 0.75, 1.0, 5.0)
+WEIGHT_SUM = 13.25
+
+
+def _scramble(grid: torch.Tensor) -> torch.Tensor:
+    """The calibrated code's reshape of per-block statistics laid out (N, blocks, C) into
+    (N, C, rows, cols): channels and block positions interleave; the identity for one channel."""
+    n, c, h, w = grid.shape
+    return grid.permute(0, 2, 3, 1).reshape(n, c, h, w)
+
+
+def _calibrated_blocks(x: torch.Tensor) -> torch.Tensor:
+    """All 16x16 blocks at a stride of 4 of (N, C, H, W): (N, C, 256, rows, cols)."""
+    n, c, height, width = x.shape
+    rows, cols = block_grid(height, width)
+    return F.unfold(x, BLOCK, stride=STRIDE).view(n, c, BLOCK * BLOCK, rows, cols)
+
+
+def _calibrated_moments(x: torch.Tensor, higher: bool):
+    """Mean, population std (sqrt(var + 1e-12)) and, with ``higher``, the skewness and the excess
+    kurtosis of the z-scores, per block, scrambled as the calibrated code does."""
+    blocks = _calibrated_blocks(x)
+    mean = blocks.mean(dim=2)
+    centred = blocks - mean.unsqueeze(2)
+    std = (centred.pow(2).mean(dim=2) + EPS).sqrt()
+    if not higher:
+        return _scramble(mean), _scramble(std)
+    z = centred / std.unsqueeze(2)
+    z2 = z * z
+    skew = (z2 * z).mean(dim=2)
+    kurt = (z2 * z2).mean(dim=2) - 3.0
+    return _scramble(std), _scramble(skew), _scramble(kurt)
+
+
+def calibrated_csf(height: int, width: int, device: torch.device) -> torch.Tensor:
+    """The CSF as the calibrated code applies it: make_csf built on the (H, W) grid with the
+    frequencies scaled by W, transposed to (W, H) and read back row by row as (H, W)."""
+    x = torch.arange(width, dtype=torch.float64, device=device) - (width - 1) / 2
+    y = torch.arange(height, dtype=torch.float64, device=device) - (height - 1) / 2
+    y, x = torch.meshgrid(y, x, indexing="ij")
+    scale = 2 * CSF_CYCLES / width
+    radius = torch.hypot(x, y) * scale
+    theta = torch.atan2(y, x)
+    radius = radius / ((1 - CSF_SYMMETRY) / 2 * torch.cos(4 * theta) + (1 + CSF_SYMMETRY) / 2)
+    csf = 2.6 * (0.0192 + CSF_LAMBDA * radius) * torch.exp(-(CSF_LAMBDA * radius).pow(1.1))
+    csf = torch.where(radius < CSF_PEAK, torch.full_like(csf, CSF_PLATEAU), csf)
+    return csf.float().double().T.reshape(height, width)
+
+
+def calibrated_detection(ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+    """The detection map of the calibrated variant on the block grid (N, C, rows, cols), times
+    200, of (N, C, H, W) levels 0..255."""
+    height, width = ref.shape[-2:]
+    csf = calibrated_csf(height, width, ref.device)
+
+    def filtered(image: torch.Tensor) -> torch.Tensor:
+        light = LIGHTNESS_K * (image.abs() + EPS).pow(LIGHTNESS_GAMMA / 3)
+        spectrum = torch.fft.fftshift(torch.fft.fft2(light), dim=(-2, -1)) * csf
+        return torch.fft.ifft2(torch.fft.ifftshift(spectrum, dim=(-2, -1))).real
+
+    light_ref, light_dist = filtered(ref), filtered(dist)
+    mean_ref, std_ref = _calibrated_moments(light_ref, higher=False)
+    _, std_err = _calibrated_moments(light_dist - light_ref, higher=False)
+    # the least std of the block and its neighbours above and to the left, halved
+    padded = F.pad(std_ref, (1, 0, 1, 0), value=math.inf)
+    std_min = torch.minimum(torch.minimum(padded[..., 1:, 1:], padded[..., :-1, 1:]),
+                            torch.minimum(padded[..., 1:, :-1], padded[..., :-1, :-1])) / 2
+    c_ref = torch.log(((std_min + EPS) / (mean_ref + EPS)).abs())
+    c_err = torch.log(((std_err + EPS) / (mean_ref + EPS)).abs())
+    c_err = torch.where(mean_ref < MEAN_FLOOR, torch.full_like(c_err, -1000.0), c_err)
+    line = C_SLOPE * (c_ref - CI_THRESH) + CD_THRESH
+    above = (c_ref > CI_THRESH) & (c_err > line)
+    below = (c_ref <= CI_THRESH) & (c_err > CD_THRESH)
+    mask = torch.where(above, c_err - line, torch.where(below, c_err - CD_THRESH, torch.zeros_like(c_err)))
+    lmse = F.avg_pool2d((ref - dist).pow(2), BLOCK, stride=STRIDE)
+    return DETECT_SCALE * mask * lmse
+
+
+def calibrated_gabor_filters(height: int, width: int, device: torch.device) -> torch.Tensor:
+    """The calibrated code's log-Gabor filters (ORIENTATIONS, SCALES, H, W), quadrants swapped."""
+    x = (torch.arange(width, dtype=torch.float64, device=device) - width / 2) / (width / 2)
+    y = (torch.arange(height, dtype=torch.float64, device=device) - height / 2) / (height / 2)
+    y, x = torch.meshgrid(y, x, indexing="ij")
+    radius = torch.sqrt(x * x + y * y)
+    # the radius fudge lands one sample below and right of the centre; the centre is zeroed after
+    radius[round(height / 2 + 1) % height, round(width / 2 + 1) % width] = 1.0
+    log_radius = torch.log(radius + EPS)
+    theta = torch.atan2(-y, x)
+    sin_t, cos_t = torch.sin(theta), torch.cos(theta)
+    theta_sigma = math.pi / ORIENTATIONS / D_THETA_ON_SIGMA
+    radial = []
+    for s in range(SCALES):
+        centre_radius = (1.0 / (MIN_WAVELENGTH * MULT**s)) / 0.5
+        g = torch.exp((log_radius - math.log(centre_radius)).pow(2) / -(2 * math.log(SIGMA_ON_F) ** 2))
+        g[round(height / 2), round(width / 2)] = 0.0
+        radial.append(g)
+    filters = []
+    for o in range(ORIENTATIONS):
+        angle = o * math.pi / ORIENTATIONS
+        ds = sin_t * math.cos(angle) - cos_t * math.sin(angle)
+        dc = cos_t * math.cos(angle) + sin_t * math.sin(angle)
+        spread = torch.exp(-torch.atan2(ds, dc).abs().pow(2) / (2 * theta_sigma**2))
+        filters.append(torch.stack([torch.fft.fftshift(g * spread) for g in radial]))
+    return torch.stack(filters)
+
+
+def calibrated_appearance(ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+    """The appearance map of the calibrated variant on the block grid (N, C, rows, cols)."""
+    height, width = ref.shape[-2:]
+    filters = calibrated_gabor_filters(height, width, ref.device)
+    spectrum_ref, spectrum_dist = torch.fft.fft2(ref), torch.fft.fft2(dist)
+    total = 0
+    for o in range(ORIENTATIONS):
+        for s in range(SCALES):
+            magnitude_ref = (torch.fft.ifft2(spectrum_ref * filters[o, s]).abs().pow(2) + EPS).sqrt()
+            magnitude_dist = (torch.fft.ifft2(spectrum_dist * filters[o, s]).abs().pow(2) + EPS).sqrt()
+            std_r, skew_r, kurt_r = _calibrated_moments(magnitude_ref, higher=True)
+            std_d, skew_d, kurt_d = _calibrated_moments(magnitude_dist, higher=True)
+            total = total + ORIENTATION_WEIGHTS[o] / WEIGHT_SUM * (
+                (std_r - std_d).abs() + 2 * (skew_r - skew_d).abs() + (kurt_r - kurt_d).abs())
+    return total
+
+
+def to_levels(image: torch.Tensor) -> torch.Tensor:
+    """The calibrated variant's input: every channel times 255 in float64 (levels 0..255)."""
+    return image.double() * 255
+
+
+def mad(
+    ref: torch.Tensor,
+    dist: torch.Tensor,
+    convention: str = "calibrated",
+    return_maps: bool = False,
+    pool: AttentionPool | None = None,
+) -> torch.Tensor | ScoreAndMaps:
+    """MAD per image (lower is better, 0 for identical images) of (N, C, H, W) pairs in [0, 1].
+
+    ``convention="calibrated"`` (default) is the computation behind the published TID2013 values
+    (every channel x 255, one MAD per channel, their mean); ``"matlab"`` is the authors'
+    MAD_index.m on rgb2gray levels (a 1-channel input is taken as grey levels 0..255). With
+    ``pool`` each strategy's mean of the squared map is attention-weighted."""
+    if ref.shape != dist.shape:
+        raise ValueError(f"size mismatch: ref is {tuple(ref.shape)}, dist is {tuple(dist.shape)}")
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown MAD convention {convention!r}; expected one of {CONVENTIONS}")
+    if min(ref.shape[-2:]) < MIN_SIZE:
+        raise ValueError(
+            f"MAD's 16x16 blocks and border need images of at least {MIN_SIZE} px per side, "
+            f"got {ref.shape[-2]}x{ref.shape[-1]}"
+        )
+    if convention == "matlab":
+        grey_ref, grey_dist = to_grey(ref), to_grey(dist)
+        detect = _interior(detection_map(grey_ref, grey_dist))
+        appear = _interior(appearance_map(grey_ref, grey_dist))
+    else:
+        levels_ref, levels_dist = to_levels(ref), to_levels(dist)
+        detect = calibrated_detection(levels_ref, levels_dist)
+        appear = calibrated_appearance(levels_ref, levels_dist)
+
+    def rms(local: torch.Tensor) -> torch.Tensor:  # (N, C)
+        squared = local * local
+        return (pool.mean(0, squared) if pool is not None else spatial_mean(squared)).double().sqrt()
+
+    d_detect, d_appear = rms(detect), rms(appear)
+    alpha = 1 / (1 + BETA_1 * d_detect.pow(BETA_2))
+    score = (d_detect.pow(alpha) * d_appear.pow(1 - alpha)).mean(dim=1).to(ref.dtype)
+    maps = [detect.to(ref.dtype), appear.to(ref.dtype)]
+    return (score, maps) if return_maps else score
+
+
+@register
+class MAD(Metric):
+    """Most apparent distortion; ``convention`` "calibrated" (the published TID2013 values) or
+    "matlab" (the authors' MAD_index.m on rgb2gray levels)."""
+
+    name = "mad"
+    lower_better = True
+    score_range = (0.0, float("inf"))
+    map_stages = (0, 0)
+    min_size = MIN_SIZE
+
+    def __init__(self, convention: str = "calibrated") -> None:
+        super().__init__()
+        if convention not in CONVENTIONS:
+            raise ValueError(f"unknown MAD convention {convention!r}; expected one of {CONVENTIONS}")
+        self.convention = convention
+
+    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False,
+              pool: AttentionPool | None = None) -> torch.Tensor | ScoreAndMaps:
+        return mad(ref, dist, self.convention, return_maps, pool)
