@@ -50,6 +50,7 @@ from smic.metrics.base import Metric, ScoreAndMaps
 from smic.metrics.ssim import (
     Convention,
     _filter_valid,
+    check_options,
     gaussian_window,
     matlab_rgb2gray,
     ssim_map,
@@ -155,10 +156,7 @@ class MSSSIM(Metric):
     def __init__(self, convention: Convention = "matlab", win_size: int = 11, sigma: float = 1.5,
                  k: tuple[float, float] = (0.01, 0.03)) -> None:
         super().__init__()
-        if convention not in ("rgb", "matlab"):
-            raise ValueError(f"convention must be 'rgb' or 'matlab', got {convention!r}")
-        if win_size < 1 or win_size % 2 == 0:
-            raise ValueError(f"win_size must be a positive odd number, got {win_size}")
+        check_options(convention, win_size)
         self.convention, self.win_size, self.sigma, self.k = convention, win_size, sigma, k
         self.min_size = min_size_for(convention, win_size)
 

@@ -65,6 +65,14 @@ def matlab_rgb2gray(image: torch.Tensor) -> torch.Tensor:
     return torch.floor((levels * weights).sum(dim=1, keepdim=True) + 0.5)
 
 
+def check_options(convention: str, win_size: int) -> None:
+    """ValueError unless ``convention`` is 'rgb' or 'matlab' and ``win_size`` a positive odd number."""
+    if convention not in ("rgb", "matlab"):
+        raise ValueError(f"convention must be 'rgb' or 'matlab', got {convention!r}")
+    if win_size < 1 or win_size % 2 == 0:
+        raise ValueError(f"win_size must be a positive odd number, got {win_size}")
+
+
 def ssim(
     ref: torch.Tensor,
     dist: torch.Tensor,
@@ -104,10 +112,7 @@ class SSIM(Metric):
     def __init__(self, convention: Convention = "rgb", win_size: int = 11, sigma: float = 1.5,
                  k: tuple[float, float] = (0.01, 0.03)) -> None:
         super().__init__()
-        if convention not in ("rgb", "matlab"):
-            raise ValueError(f"convention must be 'rgb' or 'matlab', got {convention!r}")
-        if win_size < 1 or win_size % 2 == 0:
-            raise ValueError(f"win_size must be a positive odd number, got {win_size}")
+        check_options(convention, win_size)
         self.convention, self.win_size, self.sigma, self.k = convention, win_size, sigma, k
         self.min_size = win_size
 
