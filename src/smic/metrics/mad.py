@@ -210,17 +210,21 @@ def lightness(grey: torch.Tensor) -> torch.Tensor:
     return LIGHTNESS_K * grey.clamp(max=254.0).pow(LIGHTNESS_GAMMA / 3)
 
 
+def _csf_on_grid(first: torch.Tensor, second: torch.Tensor, width: int) -> torch.Tensor:
+    """make_csf's formula on frequency coordinates (first, second), scaled by the image width."""
+    radius = torch.hypot(first, second) * (2 * CSF_CYCLES / width)
+    theta = torch.atan2(second, first)
+    radius = radius / ((1 - CSF_SYMMETRY) / 2 * torch.cos(4 * theta) + (1 + CSF_SYMMETRY) / 2)
+    csf = 2.6 * (0.0192 + CSF_LAMBDA * radius) * torch.exp(-(CSF_LAMBDA * radius).pow(1.1))
+    return torch.where(radius < CSF_PEAK, torch.full_like(csf, CSF_PLATEAU), csf)
+
+
 def contrast_sensitivity(height: int, width: int, device: torch.device) -> torch.Tensor:
     """make_csf(H, W, 32)' on the centred (fftshift) spectrum: (H, W) float64."""
     u = torch.arange(height, dtype=torch.float64, device=device) - height / 2 + 0.5
     v = torch.arange(width, dtype=torch.float64, device=device) - width / 2 + 0.5
     u, v = torch.meshgrid(u, v, indexing="ij")
-    scale = 2 * CSF_CYCLES / width
-    radius = torch.hypot(u, v) * scale
-    theta = torch.atan2(v, u)
-    radius = radius / ((1 - CSF_SYMMETRY) / 2 * torch.cos(4 * theta) + (1 + CSF_SYMMETRY) / 2)
-    csf = 2.6 * (0.0192 + CSF_LAMBDA * radius) * torch.exp(-(CSF_LAMBDA * radius).pow(1.1))
-    return torch.where(radius < CSF_PEAK, torch.full_like(csf, CSF_PLATEAU), csf)
+    return _csf_on_grid(u, v, width)
 
 
 def _csf_filter(x: torch.Tensor, csf: torch.Tensor) -> torch.Tensor:
@@ -360,12 +364,7 @@ def calibrated_csf(height: int, width: int, device: torch.device) -> torch.Tenso
     x = torch.arange(width, dtype=torch.float64, device=device) - (width - 1) / 2
     y = torch.arange(height, dtype=torch.float64, device=device) - (height - 1) / 2
     y, x = torch.meshgrid(y, x, indexing="ij")
-    scale = 2 * CSF_CYCLES / width
-    radius = torch.hypot(x, y) * scale
-    theta = torch.atan2(y, x)
-    radius = radius / ((1 - CSF_SYMMETRY) / 2 * torch.cos(4 * theta) + (1 + CSF_SYMMETRY) / 2)
-    csf = 2.6 * (0.0192 + CSF_LAMBDA * radius) * torch.exp(-(CSF_LAMBDA * radius).pow(1.1))
-    csf = torch.where(radius < CSF_PEAK, torch.full_like(csf, CSF_PLATEAU), csf)
+    csf = _csf_on_grid(x, y, width)
     return csf.float().double().T.reshape(height, width)
 
 
