@@ -216,6 +216,35 @@ def _check_counts(dataset: str, found: dict[str, int], expected: dict[str, int],
         )
 
 
+def _load_mos_with_names(name: str, root: Path | str, marker: str, dist_folder: str, ref_folder: str,
+                         layout: str, reference: Callable[[str], str | None], pattern: str,
+                         expected: dict[str, int], strict: bool) -> Dataset:
+    """The layout TID2013 and QADS share: ``mos_with_names.txt`` lines ``<MOS> <name>`` (any
+    whitespace), distorted and reference folders; ``reference`` maps a distorted name to its
+    reference's name, or None when the name is not of the form ``pattern``."""
+    root = _locate_root(name, root, [marker], layout)
+    label_path = _need_file(name, root, ["mos_with_names.txt"], layout)
+    ref_dir = _need_dir(name, root, [ref_folder], layout)
+    dist_dir = _need_dir(name, root, [dist_folder], layout)
+    ref_index, dist_index = _folder_index(ref_dir), _folder_index(dist_dir)
+    resolver = _Resolver(name)
+    pairs: list[Pair] = []
+    for line, text in _label_lines(label_path):
+        fields = text.split()
+        if len(fields) != 2:
+            raise ValueError(f"{name}: {label_path.name} line {line}: expected '<MOS> <name>', got {text!r}")
+        ref_name = reference(fields[1])
+        if ref_name is None:
+            raise ValueError(f"{name}: {label_path.name} line {line}: {fields[1]!r} is not a name {pattern}")
+        score = _number(name, label_path, line, fields[0])
+        dist = resolver.find(dist_index, fields[1], dist_dir)
+        pairs.append(Pair(resolver.find(ref_index, ref_name, ref_dir), dist, score))
+    resolver.check()
+    found = {"distorted images": len(pairs), "references": len({pair.ref for pair in pairs})}
+    _check_counts(name, found, expected, strict)
+    return Dataset(name, root, pairs, False, "MOS", label_path, "labels: mos_with_names.txt", expected)
+
+
 # ---------------------------------------------------------------------------- LIVE
 
 LIVE_LAYOUT = ("LIVE Release 2: refimgs/, jp2k/, jpeg/, wn/, gblur/, fastfading/, "
@@ -506,30 +535,13 @@ def load_tid2013(root: Path | str, *, strict: bool = True) -> Dataset:
     ``mos_with_names.txt``: ``<MOS> <name>`` per line. The reference is ``iRR.bmp`` from the two
     digits after the leading i/I (this finds the lower-case ``i25.bmp`` too).
     """
-    name = "TID2013"
-    root = _locate_root(name, root, ["mos_with_names.txt"], TID_LAYOUT)
-    label_path = _need_file(name, root, ["mos_with_names.txt"], TID_LAYOUT)
-    ref_dir = _need_dir(name, root, ["reference_images"], TID_LAYOUT)
-    dist_dir = _need_dir(name, root, ["distorted_images"], TID_LAYOUT)
-    ref_index, dist_index = _folder_index(ref_dir), _folder_index(dist_dir)
-    resolver = _Resolver(name)
-    pairs: list[Pair] = []
-    for line, text in _label_lines(label_path):
-        fields = text.split()
-        if len(fields) != 2:
-            raise ValueError(f"{name}: {label_path.name} line {line}: expected '<MOS> <name>', got {text!r}")
-        match = TID_NAME.fullmatch(fields[1])
-        if match is None:
-            raise ValueError(f"{name}: {label_path.name} line {line}: {fields[1]!r} is not a name iRR_TT_L.bmp")
-        score = _number(name, label_path, line, fields[0])
-        dist = resolver.find(dist_index, fields[1], dist_dir)
-        ref = resolver.find(ref_index, f"i{match.group(1)}.bmp", ref_dir)
-        pairs.append(Pair(ref, dist, score))
-    resolver.check()
-    expected = {"distorted images": 3000, "references": 25}
-    found = {"distorted images": len(pairs), "references": len({pair.ref for pair in pairs})}
-    _check_counts(name, found, expected, strict)
-    return Dataset(name, root, pairs, False, "MOS", label_path, "labels: mos_with_names.txt", expected)
+    def reference(dist_name: str) -> str | None:
+        match = TID_NAME.fullmatch(dist_name)
+        return None if match is None else f"i{match.group(1)}.bmp"
+
+    return _load_mos_with_names("TID2013", root, "mos_with_names.txt", "distorted_images", "reference_images",
+                                TID_LAYOUT, reference, "iRR_TT_L.bmp",
+                                {"distorted images": 3000, "references": 25}, strict)
 
 
 # ---------------------------------------------------------------------------- KADID-10k
@@ -629,27 +641,9 @@ def load_qads(root: Path | str, *, strict: bool = True) -> Dataset:
     ``mos_with_names.txt``: ``<MOS>  <name>`` (split on any whitespace); the reference is
     ``source_images/`` + the name's first 5 characters + ``.bmp``.
     """
-    name = "QADS"
-    root = _locate_root(name, root, ["super-resolved_images"], QADS_LAYOUT)
-    label_path = _need_file(name, root, ["mos_with_names.txt"], QADS_LAYOUT)
-    ref_dir = _need_dir(name, root, ["source_images"], QADS_LAYOUT)
-    dist_dir = _need_dir(name, root, ["super-resolved_images"], QADS_LAYOUT)
-    ref_index, dist_index = _folder_index(ref_dir), _folder_index(dist_dir)
-    resolver = _Resolver(name)
-    pairs: list[Pair] = []
-    for line, text in _label_lines(label_path):
-        fields = text.split()
-        if len(fields) != 2:
-            raise ValueError(f"{name}: {label_path.name} line {line}: expected '<MOS>  <name>', got {text!r}")
-        score = _number(name, label_path, line, fields[0])
-        dist = resolver.find(dist_index, fields[1], dist_dir)
-        ref = resolver.find(ref_index, fields[1][:5] + ".bmp", ref_dir)
-        pairs.append(Pair(ref, dist, score))
-    resolver.check()
-    expected = {"distorted images": 980, "references": 20}
-    found = {"distorted images": len(pairs), "references": len({pair.ref for pair in pairs})}
-    _check_counts(name, found, expected, strict)
-    return Dataset(name, root, pairs, False, "MOS", label_path, "labels: mos_with_names.txt", expected)
+    return _load_mos_with_names("QADS", root, "super-resolved_images", "super-resolved_images", "source_images",
+                                QADS_LAYOUT, lambda dist_name: dist_name[:5] + ".bmp", "imgRR_S_MM.bmp",
+                                {"distorted images": 980, "references": 20}, strict)
 
 
 # ---------------------------------------------------------------------------- generic CSV
