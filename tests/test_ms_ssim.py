@@ -11,11 +11,6 @@ from tests.conftest import constant_pool, top_half_pool
 
 # The official values of official_values.json are printed to 4 decimals: allow 1e-4 plus half a digit.
 TOLERANCE = 1e-4 + 5e-5
-# The official values of I03 and I19 (0.6733, 0.8462) come from pyiqa's run of msssim.m on
-# rgb2gray input; msssim.m as published, on that input, gives 0.6700 and 0.8418 (pyiqa's own port
-# gives 0.6698 and 0.8418). The same pipeline on YCbCr input reproduces pyiqa's earlier MATLAB run
-# to every digit (test below), so the difference lies in that run's input, not in msssim.m.
-UNEXPLAINED = {"I03", "I19"}
 # pyiqa's ResultsCalibra/ms_ssim_org_result.txt: msssim.m on the Y channel of YCbCr (MATLAB rgb2ycbcr)
 PYIQA_MATLAB_YCBCR = {"I03": 0.6981, "I04": 0.9998, "I06": 0.9999, "I08": 0.9570, "I19": 0.8547}
 # pytorch_msssim.ms_ssim(ref, dist, data_range=1.0), version 1.0.0, float32
@@ -23,17 +18,20 @@ PYTORCH_MSSSIM = {"I03": 0.6701908111572266, "I04": 0.9541817307472229, "I06": 0
                   "I08": 0.9523923993110657, "I19": 0.7984808087348938}
 
 
-@pytest.mark.parametrize("name", ["I04", "I06", "I08"])
-def test_matlab_convention_against_official_tid2013(tid_pairs, tid_official, name):
+@pytest.mark.parametrize("name", ["I03", "I04", "I06", "I08", "I19"])
+def test_matlab_weighted_sum_against_official_tid2013(tid_pairs, tid_official, name):
+    # pyiqa's run of msssim.m on rgb2gray input combined the scales with its 'wtd_sum' method:
+    # the product form gives 0.6700 and 0.8418 for I03 and I19 against 0.6733 and 0.8462
     ref, dist = tid_pairs[name]
-    value = smic.create_metric("ms_ssim")(ref, dist).item()
+    value = smic.create_metric("ms_ssim", method="wtd_sum")(ref, dist).item()
     assert value == pytest.approx(tid_official["official"]["ms_ssim"][name], abs=TOLERANCE)
 
 
-def test_unexplained_official_values_stay_close(tid_pairs, tid_official):
-    metric = smic.create_metric("ms_ssim")
-    for name in UNEXPLAINED:
-        assert metric(*tid_pairs[name]).item() == pytest.approx(tid_official["official"]["ms_ssim"][name], abs=5e-3)
+def test_product_and_weighted_sum_differ_where_official_values_tell_them_apart(tid_pairs, tid_official):
+    ref, dist = tid_pairs["I19"]
+    product = smic.create_metric("ms_ssim")(ref, dist).item()
+    assert product == pytest.approx(0.8418, abs=TOLERANCE)  # msssim.m 'product' on rgb2gray, pyiqa's port agrees
+    assert abs(product - tid_official["official"]["ms_ssim"]["I19"]) > 4e-3
 
 
 def test_msssim_m_pipeline_reproduces_pyiqa_matlab_run_on_ycbcr(tid_pairs):
@@ -97,12 +95,14 @@ def test_too_small_for_five_scales(convention, min_size):
 
 
 @pytest.mark.parametrize("convention", ["matlab", "rgb"])
-def test_constant_attention_gives_the_plain_score(convention):
+@pytest.mark.parametrize("method", ["product", "wtd_sum"])
+def test_constant_attention_gives_the_plain_score(convention, method):
     generator = torch.Generator().manual_seed(4)
     ref = torch.rand(2, 3, 192, 224, generator=generator)
     dist = (ref + 0.1 * torch.randn(ref.shape, generator=generator)).clamp(0, 1)
-    plain = ms_ssim(ref, dist, convention)
-    assert torch.allclose(ms_ssim(ref, dist, convention, pool=constant_pool()), plain, rtol=1e-6)
+    plain = ms_ssim(ref, dist, convention, method=method)
+    pooled = ms_ssim(ref, dist, convention, pool=constant_pool(), method=method)
+    assert torch.allclose(pooled, plain, rtol=1e-6)
 
 
 def test_attention_weights_each_scale():
@@ -120,3 +120,5 @@ def test_registered_metadata():
     assert metric.name == "ms_ssim" and metric.lower_better is False and metric.score_range == (0.0, 1.0)
     with pytest.raises(ValueError, match="convention"):
         smic.create_metric("ms_ssim", convention="yuv")
+    with pytest.raises(ValueError, match="method must be 'product' or 'wtd_sum'"):
+        smic.create_metric("ms_ssim", method="sum")

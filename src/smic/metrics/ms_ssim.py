@@ -12,19 +12,21 @@ Two conventions:
 - ``"matlab"`` (default): the official ``msssim.m`` on MATLAB's ``rgb2gray`` rounded to uint8
   (L = 255), no initial downsampling, in float64. Its downsampling is ``imfilter(im, ones(2)/4,
   'symmetric', 'same')`` and then every other sample from the first: the mean of each 2x2 block,
-  an odd last row or column averaged with itself (ceil(H/2) x ceil(W/2)). Against the official
-  TID2013 values (pyiqa's run of msssim.m on rgb2gray input) it matches I04, I06 and I08 to the
-  four printed digits; I03 and I19 come out 0.6700 and 0.8418 against 0.6733 and 0.8462 (pyiqa's
-  own port gives 0.6698 and 0.8418 too). The same pipeline on the Y channel of YCbCr reproduces
-  pyiqa's earlier MATLAB run of msssim.m (0.6981, 0.9998, 0.9999, 0.9570, 0.8547) to every digit,
-  so the gap lies in how that rgb2gray run prepared its input, which no tried variant explains
-  (unrounded grey, uint8 rounding after each downsampling, imresize, 'same' filtering).
+  an odd last row or column averaged with itself (ceil(H/2) x ceil(W/2)).
 - ``"rgb"``: pytorch-msssim's ``ms_ssim`` (1.0.0, reproduced to float precision) on each RGB channel in [0, 1] (L = 1): its downsampling
   is ``avg_pool2d(kernel 2, padding H % 2, W % 2)`` (zero padding counted in the mean), the
   five-scale product is taken per channel and then averaged over the channels.
 
+Two ways to combine the scales, msssim.m's ``method`` argument:
+- ``"product"`` (default): the formula above, as published and as every toolbox computes it.
+- ``"wtd_sum"``: msssim.m's alternative, the weighted sum with the weights normalised to sum 1,
+  sum_{j<M} w_j cs_j + w_M SSIM_M. The official TID2013 values of the calibration set (pyiqa's run
+  of msssim.m on rgb2gray input) are this form: ``convention="matlab", method="wtd_sum"`` gives all
+  five (0.6733, 0.9996, 0.9998, 0.9566, 0.8462) to the four printed digits, while the product gives
+  0.6700 and 0.8418 for I03 and I19.
+
 Negative means: a negative mean cs (or mean SSIM at scale 5) raised to a fractional power is
-complex in MATLAB and NaN in torch; both conventions clamp those means at 0 first, as
+complex in MATLAB and NaN in torch; the product clamps those means at 0 first, as
 pytorch-msssim does (``relu``), so such a pair scores 0. The five TID2013 pairs have none.
 
 Sizes: MS-SSIM needs the 11-tap window to fit the fifth scale, at 1/16 of the image. ``msssim.m``
@@ -41,6 +43,8 @@ gives the plain score.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -59,6 +63,7 @@ from smic.registry import register
 
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 LEVELS = len(WEIGHTS)
+Method = Literal["product", "wtd_sum"]
 
 
 def cs_map(x: torch.Tensor, y: torch.Tensor, window: torch.Tensor, data_range: float, k: tuple[float, float]) -> torch.Tensor:
@@ -79,6 +84,12 @@ def downsample(x: torch.Tensor, convention: Convention) -> torch.Tensor:
     return F.avg_pool2d(x, 2, padding=(h % 2, w % 2))  # pytorch-msssim
 
 
+def check_method(method: str) -> None:
+    """ValueError unless ``method`` is one of msssim.m's two ways to combine the scales."""
+    if method not in ("product", "wtd_sum"):
+        raise ValueError(f"method must be 'product' or 'wtd_sum', got {method!r}")
+
+
 def min_size_for(convention: Convention, win_size: int = 11, levels: int = LEVELS) -> int:
     """The smallest side each convention's official code accepts."""
     if convention == "matlab":
@@ -95,9 +106,10 @@ def multiscale(
     weights: tuple[float, ...] = WEIGHTS,
     downsampling: Convention = "matlab",
     pool: AttentionPool | None = None,
+    method: Method = "product",
 ) -> ScoreAndMaps:
     """MS-SSIM of images already in the working colour space (N, C, H, W): the per-channel
-    five-scale product averaged over the channels, and the per-scale maps averaged over the
+    five-scale product (or weighted sum) averaged over the channels, and the per-scale maps averaged over the
     channels (cs at scales 1..M-1, SSIM at scale M)."""
     means, maps = [], []
     for level in range(len(weights)):
@@ -108,9 +120,11 @@ def multiscale(
             local = ssim_map(x, y, window, data_range, k)
         means.append(pool.mean(0, local) if pool else spatial_mean(local))  # (N, C)
         maps.append(local.mean(dim=1, keepdim=True))
-    stacked = torch.stack(means).clamp(min=0)  # (levels, N, C): negative means count as 0
-    exponents = torch.tensor(weights, dtype=stacked.dtype, device=stacked.device).view(-1, 1, 1)
-    return torch.prod(stacked**exponents, dim=0).mean(dim=1), maps
+    stacked = torch.stack(means)  # (levels, N, C)
+    w = torch.tensor(weights, dtype=stacked.dtype, device=stacked.device).view(-1, 1, 1)
+    if method == "wtd_sum":
+        return (stacked * (w / w.sum())).sum(dim=0).mean(dim=1), maps
+    return torch.prod(stacked.clamp(min=0) ** w, dim=0).mean(dim=1), maps  # negative means count as 0
 
 
 def ms_ssim(
@@ -123,6 +137,7 @@ def ms_ssim(
     weights: tuple[float, ...] = WEIGHTS,
     return_maps: bool = False,
     pool: AttentionPool | None = None,
+    method: Method = "product",
 ) -> torch.Tensor | ScoreAndMaps:
     """MS-SSIM per image (higher is better, 1 for identical images); with ``pool`` each scale's
     spatial mean is attention-weighted. Images must have min(H, W) >= ``min_size_for(convention)``."""
@@ -134,12 +149,13 @@ def ms_ssim(
         window = gaussian_window(win_size, sigma)
     else:
         raise ValueError(f"convention must be 'rgb' or 'matlab', got {convention!r}")
+    check_method(method)
     if min(x.shape[-2:]) < min_size_for(convention, win_size, len(weights)):
         raise ValueError(
             f"MS-SSIM at {len(weights)} scales needs images of at least "
             f"{min_size_for(convention, win_size, len(weights))} px per side, got {x.shape[-2]}x{x.shape[-1]}"
         )
-    score, maps = multiscale(x, y, window, data_range, k, weights, convention, pool)
+    score, maps = multiscale(x, y, window, data_range, k, weights, convention, pool, method)
     score, maps = score.to(ref.dtype), [m.to(ref.dtype) for m in maps]
     return (score, maps) if return_maps else score
 
@@ -154,12 +170,14 @@ class MSSSIM(Metric):
     map_stages = (0,) * LEVELS
 
     def __init__(self, convention: Convention = "matlab", win_size: int = 11, sigma: float = 1.5,
-                 k: tuple[float, float] = (0.01, 0.03)) -> None:
+                 k: tuple[float, float] = (0.01, 0.03), method: Method = "product") -> None:
         super().__init__()
         check_options(convention, win_size)
-        self.convention, self.win_size, self.sigma, self.k = convention, win_size, sigma, k
+        check_method(method)
+        self.convention, self.win_size, self.sigma, self.k, self.method = convention, win_size, sigma, k, method
         self.min_size = min_size_for(convention, win_size)
 
     def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False,
               pool: AttentionPool | None = None) -> torch.Tensor | ScoreAndMaps:
-        return ms_ssim(ref, dist, self.convention, self.win_size, self.sigma, self.k, WEIGHTS, return_maps, pool)
+        return ms_ssim(ref, dist, self.convention, self.win_size, self.sigma, self.k, WEIGHTS, return_maps, pool,
+                       self.method)
