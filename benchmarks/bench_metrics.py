@@ -8,6 +8,8 @@ implementations, run side by side in the same invocation.
 ``pytorch_msssim`` and the DeepWSD repository's ``DeepWSD.py`` import (``--official-path`` is
 prepended to its sys.path, e.g. a torchvision stand-in and the DeepWSD checkout); models are
 built once and only the forward call is timed, on the same pixels, with the same thread count.
+``pieapp`` is timed with randomly initialised weights of the published architecture (the time does
+not depend on the values; the published file is not available here).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 
 import smic
+from smic.metrics.pieapp import PieAPPNet
 
 OFFICIAL = """
 import sys, time, statistics, numpy as np, torch
@@ -84,8 +87,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, torch.inference_mode():
         np.save(f"{folder}/ref.npy", ref)
         np.save(f"{folder}/dist.npy", dist)
+        torch.manual_seed(0)
+        torch.save(PieAPPNet().state_dict(), f"{folder}/pieapp.pth")
         for name in args.metrics.split(","):
-            metric = smic.create_metric(name)
+            options = {"weights": f"{folder}/pieapp.pth"} if name == "pieapp" else {}
+            metric = smic.create_metric(name, **options)
             ours = timed(lambda: metric(x, y), args.repeat)
             line = f"{name:<9}{ours:>9.4f}"
             if args.official_python:
