@@ -24,6 +24,7 @@ from torch import Tensor
 from smic.mic import grid_plan, mic
 
 mic_module = importlib.import_module("smic.mic")
+mic_kernel = importlib.import_module("smic.mic_kernel")
 
 DATA = Path(__file__).resolve().parent / "data" / "mic_minepy.json.gz"
 TOL = 1e-6
@@ -86,23 +87,60 @@ def test_fixture_by_kind(fixture_cases: list[dict]) -> None:
         assert (mic(x, y, alpha, c) - ref).abs().max().item() < 1e-12
 
 
+def _tensor_engine(x: Tensor, y: Tensor, alpha: float, c: float, dtype: torch.dtype = torch.float64) -> Tensor:
+    return mic_module._tensor_engine(x, y, grid_plan(x.shape[-1], alpha, c), dtype)
+
+
 @pytest.mark.parametrize("sync", [True, False])
-def test_fixture_device_path(fixture_cases: list[dict], monkeypatch: pytest.MonkeyPatch, sync: bool) -> None:
-    # the code a GPU runs (torch.sort, cumulative sums as products; with sync=False no value is
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_fixture_tensor_engine(fixture_cases: list[dict], monkeypatch: pytest.MonkeyPatch, sync: bool,
+                               dtype: torch.dtype) -> None:
+    # the engine a GPU runs (torch.sort, cumulative sums as products; with sync=False no value is
     # read back, so no shortcut), here on the CPU
-    monkeypatch.setattr(mic_module, "_on_host", lambda t: False)
     monkeypatch.setattr(mic_module, "SYNC_ON_GPU", sync)
+    for _, alpha, c, x, y, ref in _batches(fixture_cases):
+        got = _tensor_engine(x, y, alpha, c, dtype).double()
+        assert (got - ref).abs().max().item() < (1e-12 if dtype == torch.float64 else TOL)
+
+
+def test_fixture_without_the_packed_two_row_table(fixture_cases: list[dict], monkeypatch: pytest.MonkeyPatch) -> None:
+    # the CPU kernel's general segment weights, as for n > PACKED_MAX_N
+    monkeypatch.setattr(mic_kernel, "PACKED_MAX_N", 0)
     assert _worst(fixture_cases) < 1e-12
+
+
+def test_long_vectors_agree_between_engines() -> None:
+    # n past the kernel's packed table (PACKED_MAX_N): no golden value, the two engines must agree
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(3, 1100, generator=g, dtype=torch.float64)
+    y = torch.cat([x[:1] ** 3, torch.randn(1, 1100, generator=g, dtype=torch.float64), x[2:] + 0.5 * torch.randn(1, 1100, generator=g, dtype=torch.float64)])
+    y[1, :500] = y[1, :500].round()  # ties in one vector
+    assert torch.allclose(mic(x, y), _tensor_engine(x, y, 0.5, 10), atol=1e-12, rtol=0)
 
 
 def test_chunking_changes_nothing(fixture_cases: list[dict], monkeypatch: pytest.MonkeyPatch) -> None:
     cases = [c for c in fixture_cases if len(c["x"]) == 49 and c["alpha"] == 0.5]
     (_, alpha, c, x, y, ref), = list(_batches(cases))
-    whole = mic(x, y, alpha, c)
-    monkeypatch.setattr(mic_module, "CPU_CHUNK_PAIRS", 7)
-    chunked = mic(x, y, alpha, c)
+    whole = _tensor_engine(x, y, alpha, c)
+    monkeypatch.setattr(mic_module, "CHUNK_PAIRS", 7)
+    chunked = _tensor_engine(x, y, alpha, c)
     assert torch.equal(whole, chunked)
     assert (chunked - ref).abs().max().item() < 1e-12
+
+
+def test_kernel_blocks_and_threads_change_nothing(fixture_cases: list[dict]) -> None:
+    cases = [c for c in fixture_cases if len(c["x"]) == 49 and c["alpha"] == 0.5]
+    (_, alpha, c, x, y, ref), = list(_batches(cases))
+    repeats = 2 * mic_kernel.BLOCK_PAIRS // len(cases) + 1  # several blocks of pairs
+    x, y, ref = x.repeat(repeats, 1), y.repeat(repeats, 1), ref.repeat(repeats)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = mic(x, y, alpha, c)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, mic(x, y, alpha, c))
+    assert (one - ref).abs().max().item() < 1e-12
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

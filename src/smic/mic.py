@@ -26,14 +26,16 @@ W_l(t) = max_s W_{l-1}(s) + E(s, t), E(s, t) = sum_rows g(row count) - g(count) 
 between boundaries s and t, g(k) = k log k (minepy's HP2Q term is -E(s, t) / (c_t - c_s)). The
 results differ from minepy's only by rounding: about 1e-15 in float64.
 
-Precision. The default computing dtype is float64 (within about 1e-15 of minepy). With
-``dtype=torch.float32`` the decisions are the same, the weights are float32, and the MICs stay
-within 1e-6 of minepy (at most 2.3e-7 on the 1,800 golden cases, n <= 150); it is 10-30% faster
-on a CPU and about as fast on a GPU, where the work is bound by integer gathers.
+Two engines, one set of rules. On a CPU, ``smic.mic_kernel`` runs the rules pair by pair in one
+compiled pass (numba), parallel over blocks of pairs: its working set stays in the L1 cache. On
+other devices the tensor engine below runs every pair of a chunk in lockstep: loops run over grid
+shapes and over steps of the equipartitions and of the dynamic programme, never over pairs, and
+pairs are processed in chunks (as many as a third of the free GPU memory holds).
 
-Speed. Loops run over grid shapes and over steps of the equipartitions and of the dynamic
-programme, never over pairs; pairs are processed in chunks (CPU_CHUNK_PAIRS on a CPU, as many as
-a third of the free memory holds on a GPU). On a CPU rows are sorted with numpy's SIMD sorts.
+Precision. The default computing dtype is float64 (within about 1e-15 of minepy). With
+``dtype=torch.float32`` the tensor engine keeps the same decisions with float32 weights, within
+1e-6 of minepy (at most 2.3e-7 on the 1,800 golden cases, n <= 150); the CPU kernel always sums
+in float64 and returns the requested dtype.
 """
 
 from __future__ import annotations
@@ -42,15 +44,16 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-import numpy as np
 import torch
 from torch import Tensor
 
+from smic.mic_kernel import mic_pairs
+
 __all__ = ["GridJob", "grid_plan", "mic"]
 
-# Pairs per chunk: the per-sample tensors of a chunk (a few tens of bytes per sample) should stay
-# in the CPU's caches; on a GPU a large chunk keeps the number of kernel launches low.
-CPU_CHUNK_PAIRS = 2048
+# Pairs per chunk of the tensor engine where the free memory cannot be asked (not CUDA); on a GPU
+# a large chunk keeps the number of kernel launches low.
+CHUNK_PAIRS = 2048
 CUDA_CHUNK_BYTES = 8 * 2**30
 # On a GPU, let a few data-dependent shortcuts read flags back (ties at all? superclumps needed
 # by any pair? how wide is each pair's dynamic programme?): one synchronisation each, outside the
@@ -102,19 +105,13 @@ def grid_plan(n: int, alpha: float = 0.5, c: float = 10) -> tuple[GridJob, ...]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Small helpers. Several torch CPU kernels (where, cummax, mixed-dtype arithmetic) are an order
-# of magnitude slower than same-dtype arithmetic, so the code below sticks to the latter.
-
-
-def _on_host(t: Tensor) -> bool:
-    """Whether t lives in host memory (then numpy sorts it and torch scans it)."""
-    return t.device.type == "cpu"
+# Small helpers of the tensor engine.
 
 
 def _may_read(t: Tensor) -> bool:
-    """Whether data-dependent shortcuts may read values of t back to Python: always on the host;
-    on a GPU when SYNC_ON_GPU (a few reads per chunk, none inside the loops)."""
-    return _on_host(t) or SYNC_ON_GPU
+    """Whether data-dependent shortcuts may read values of t back to Python (SYNC_ON_GPU: a few
+    reads per chunk, none inside the loops)."""
+    return SYNC_ON_GPU
 
 
 def _maybe(flag: Tensor) -> bool:
@@ -135,12 +132,10 @@ def _upper_ones(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
 def _cumsum(x: Tensor, dtype: torch.dtype = torch.int64) -> Tensor:
     """Cumulative sum along the last dim of small non-negative integers (or bools).
 
-    On a GPU it is a product with a triangular matrix of ones, exact because every partial sum is
-    an integer below 2**24 (2**21 at most here), and about 10x faster than the scan kernel on
-    many short rows.
+    It is a product with a triangular matrix of ones, exact because every partial sum is an
+    integer below 2**24 (2**21 at most here), and on a GPU about 10x faster than the scan kernel
+    on many short rows.
     """
-    if _on_host(x):
-        return x.cumsum(-1, dtype=dtype)
     # float32 is exact too (sums < 2**24) unless matrix products may round through TF32
     exact32 = torch.get_float32_matmul_precision() == "highest" and not torch.backends.cuda.matmul.allow_tf32
     work = torch.float32 if exact32 else torch.float64
@@ -186,41 +181,10 @@ def _zero_one(device: torch.device) -> Tensor:
 def _group_tables(bounds: Tensor) -> _Groups:
     """_Groups from a boundary mask over positions 0..n (set at 0, at n and at each group start)."""
     m, n1 = bounds.shape
-    if _on_host(bounds) and m >= 256:
-        return _group_tables_by_scan(bounds)
     starts = _compact(bounds, n1, torch.int32)  # group g: [starts[g], starts[g+1]), padded with n
     group = _cumsum(bounds) - 1  # group of each position; position n: past the last group
     index = (group.unsqueeze(-1) + _zero_one(bounds.device)).clamp_(max=n1 - 1)
     return _Groups(starts.unsqueeze(-1).expand(m, n1, 2).gather(1, index))
-
-
-def _group_tables_by_scan(bounds: Tensor) -> _Groups:
-    """_group_tables on a CPU: a running max of group starts and a running min of group ends,
-    one position at a time over all pairs (positions first, so every step is one vector op)."""
-    m, n1 = bounds.shape
-    n = n1 - 1
-    flags = bounds.t().to(torch.int32)  # (n+1, m)
-    pos = torch.arange(n1, dtype=torch.int32).unsqueeze(1)
-    table = torch.empty((n1, m, 2), dtype=torch.int32)
-    start, end = table[:, :, 0], table[:, :, 1]
-    marks = flags * pos  # p where a group starts at p, else 0
-    start[0] = 0
-    for p in range(1, n1):
-        torch.maximum(start[p - 1], marks[p], out=start[p])
-    marks = n - flags * (n - pos)  # p where a group starts at p, else n
-    end[n] = n
-    for p in range(n - 1, -1, -1):
-        torch.minimum(end[p + 1], marks[p + 1], out=end[p])
-    return _Groups(table.transpose(0, 1).contiguous())
-
-
-@lru_cache(maxsize=256)
-def _targets(n: int, d: int) -> Tensor:
-    """(n+1, 2) on the CPU: for a row starting at i with d rows left, T = ceil(2 (n + i (d-1)) / d)
-    and (T - 1) // 2."""
-    i = torch.arange(n + 1, dtype=torch.int64)
-    target = torch.div(2 * (n + i * (d - 1)) + d - 1, d, rounding_mode="floor")
-    return torch.stack([target, torch.div(target - 1, 2, rounding_mode="floor")], -1)
 
 
 def _equipartition(groups: _Groups, parts: int) -> Tensor:
@@ -238,15 +202,10 @@ def _equipartition(groups: _Groups, parts: int) -> Tensor:
     table, ends = groups.table, groups.end
     start = torch.zeros((m, 1), dtype=torch.int64, device=table.device)
     starts = []
-    host = _on_host(table)
     for k in range(parts - 1):
-        d = parts - k
-        if host:  # T and (T - 1) // 2 looked up by the row's start i
-            target, at = _targets(n, d).index_select(0, start.view(-1)).view(m, 2, 1).unbind(1)
-        else:  # the same by integer arithmetic (on a GPU a lookup in a small table shared by
-            # all pairs is slower, every thread reading the same few bytes)
-            target = torch.div(start * (2 * (d - 1)) + (2 * n + d - 1), d, rounding_mode="floor")
-            at = torch.div(target - 1, 2, rounding_mode="floor")
+        d = parts - k  # T = ceil(2 (n + i (d - 1)) / d) and (T - 1) // 2 for the row's start i
+        target = torch.div(start * (2 * (d - 1)) + (2 * n + d - 1), d, rounding_mode="floor")
+        at = torch.div(target - 1, 2, rounding_mode="floor")
         group = table.gather(1, at.unsqueeze(-1).expand(m, 1, 2))
         nxt = torch.where(group.sum(-1) >= target, group[:, :, 0], group[:, :, 1])
         start = torch.maximum(nxt, ends.gather(1, start)).long()
@@ -276,30 +235,11 @@ class _Axis:
     row_rank: Tensor  # (m, n) int32: row variable's rank (its tie group's start), column order
 
 
-def _sort_rows(v: Tensor) -> tuple[Tensor, Tensor]:
-    """Sort each row: (values, or integers that compare like them; argsort).
-
-    On a CPU numpy's SIMD sorts are used, 5-10x faster than torch.sort on short rows. Values of
-    at most 32 bits are sorted as int64 keys: an order-preserving integer image of the float32
-    value (with -0.0 folded into +0.0, which compares equal to it) above the sample's index.
-    """
-    if not _on_host(v):
-        return torch.sort(v, dim=-1)
-    if v.dtype != torch.float64:
-        bits = (v.float() + 0.0).numpy().view(np.int32)
-        bits = bits ^ ((bits >> 31) & 0x7FFFFFFF)
-        key = (bits.astype(np.int64) << 32) | np.arange(v.shape[-1])
-        key.sort(axis=1)
-        return torch.from_numpy(key >> 32), torch.from_numpy(key & 0xFFFFFFFF)
-    order = torch.from_numpy(np.argsort(v.numpy(), axis=1))
-    return v.gather(1, order), order
-
-
 def _sorted_axes(x: Tensor, y: Tensor) -> _Axis:
     v = torch.cat([x, y], 0)
     m, n = v.shape
     half = m // 2
-    values, order = _sort_rows(v)
+    values, order = torch.sort(v, dim=-1)
     new_group = torch.ones((m, n), dtype=torch.bool, device=v.device)
     new_group[:, 1:] = values[:, 1:] != values[:, :-1]
     if _maybe(~new_group.all()):
@@ -604,7 +544,7 @@ def _chunk_pairs(n: int, jobs: tuple[GridJob, ...], dtype: torch.dtype, device: 
     the kernel launches few), counting the per-position tables (a few dozen int64 per sample)
     and the dynamic programme's blocks (all of them when they are cached for several levels)."""
     if device.type != "cuda":
-        return CPU_CHUNK_PAIRS
+        return CHUNK_PAIRS
     width = max(job.width for job in jobs)
     cached = any(job.max_cols > 3 for job in jobs)
     per_row = 8 * ((n + 1) * 48 + (width * width // 2 if cached else 4 * width))
@@ -630,8 +570,8 @@ def mic(
         alpha: grids have at most B = max(n**alpha, 4) cells when alpha is in (0, 1];
             B = min(alpha, n) when alpha >= 4 (minepy's rule).
         c: at most c * X clumps are kept when looking for X columns (c > 0).
-        dtype: computing dtype: torch.float64 (default; within about 1e-15 of minepy) or
-            torch.float32 (faster; within 1e-6).
+        dtype: result (and, off the CPU, computing) dtype: torch.float64 (default; within
+            about 1e-15 of minepy) or torch.float32 (within 1e-6; on a GPU a little faster).
 
     Returns:
         Tensor of shape (...) in the computing dtype, on the inputs' device.
@@ -671,13 +611,24 @@ def mic(
     if x.dtype != y.dtype:
         common = torch.promote_types(x.dtype, y.dtype)
         x, y = x.to(common), y.to(common)
+    jobs = grid_plan(n, float(alpha), float(c))
+    if not jobs or x.shape[0] == 0:
+        return torch.zeros(batch, dtype=dtype, device=x.device)
+    if x.device.type == "cpu":
+        if x.dtype not in (torch.float32, torch.float64):  # half types: float32 holds them exactly
+            x, y = x.float(), y.float()
+        table = tuple((job.rows, job.max_cols, job.k_hat) for job in jobs)
+        values = mic_pairs(x.numpy(), y.numpy(), table, torch.get_num_threads())
+        return torch.from_numpy(values).to(dtype).reshape(batch)
+    return _tensor_engine(x, y, jobs, dtype).reshape(batch)
+
+
+def _tensor_engine(x: Tensor, y: Tensor, jobs: tuple[GridJob, ...], dtype: torch.dtype) -> Tensor:
+    """MIC of each row pair of x, y (pairs, n) on their device, chunk by chunk."""
     pairs = x.shape[0]
     out = torch.zeros(pairs, dtype=dtype, device=x.device)
-    jobs = grid_plan(n, float(alpha), float(c))
-    if not jobs or pairs == 0:
-        return out.reshape(batch)
-    step = _chunk_pairs(n, jobs, dtype, x.device)
+    step = _chunk_pairs(x.shape[1], jobs, dtype, x.device)
     for lo in range(0, pairs, step):
         hi = min(lo + step, pairs)
         out[lo:hi] = _mic_chunk(x[lo:hi], y[lo:hi], jobs, dtype)
-    return out.reshape(batch)
+    return out

@@ -1,0 +1,305 @@
+"""The MIC engine's CPU kernel: ApproxMaxMI for one pair at a time, compiled by numba.
+
+On a GPU the tensor engine of ``smic.mic`` runs every pair of a chunk in lockstep. On a CPU that
+engine spends its time streaming intermediate tensors through memory; here each pair is done in
+one compiled pass whose working set (a few hundred bytes for n = 49) stays in the L1 cache, and
+numba spreads blocks of pairs over the cores (``prange``: compiled and parallel, no Python loop).
+
+The rules are those of ``smic.mic`` (minepy 1.2.6's ``libmine/mine.c``), in the same exact
+integer form:
+
+* equipartition of a sorted axis into ``parts`` rows, tie groups kept together: a row started at
+  position ``i0`` with ``d`` rows left is closed before a group of ``s`` samples, after ``h > 0``
+  samples, when (2h + s) d >= 2 (n - i0);
+* clumps: maximal runs of one row along the sorted column variable, a tie group whose samples lie
+  in several rows being a clump of its own; past ``k_hat`` clumps, the clumps are equipartitioned
+  into ``k_hat`` superclumps by the same rule;
+* the dynamic programme over the p + 1 clump boundaries b_0 = 0 < ... < b_p = n:
+  V_1(t) = E(0, t), V_l(t) = max(V_{l-1}(t), max_{s<t} V_{l-1}(s) + E(s, t)), with
+  E(s, t) = sum_rows g(row count in [b_s, b_t)) - g(b_t - b_s) and g(k) = k log k; the score of l
+  columns is (V_l(p) - E(0, p)) / n / log(min(l, q)).
+
+MIC is the largest score over both orientations and all grids, 0 when a vector is constant.
+Every sum runs in float64; results equal minepy's to about 1e-15.
+
+Shortcuts, each exact: without ties the rows of the equipartition depend only on n (computed
+once); with q = 2 rows a segment is named by one packed code (points, points in row 0), so
+E(s, t) is one lookup of code_t - code_s in a table of (n + 1)^2 weights.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numba
+import numpy as np
+
+# Up to this n, samples are ordered by counting comparisons (n^2 of them, no branches), faster
+# than numba's sorts on such short vectors.
+RANK_BY_COUNTING = 128
+# Largest n for which the packed two-row weight table ((n + 1)^2 float64) is built.
+PACKED_MAX_N = 1023
+# Pairs per parallel task: large enough that allocating the work buffers does not show, small
+# enough that the blocks balance over the cores.
+BLOCK_PAIRS = 64
+
+
+@numba.njit(cache=True, nogil=True)
+def _sort_axis(v: np.ndarray, order: np.ndarray, rank: np.ndarray, group: np.ndarray,
+               sizes: np.ndarray) -> int:
+    """Sort one variable: ``order`` sorts v (ties in index order), ``rank`` is its inverse,
+    ``group[k]`` is the tie group (0, 1, ...) of sorted position k and ``sizes`` the groups'
+    sizes. Returns the number of tie groups."""
+    n = v.shape[0]
+    if n > RANK_BY_COUNTING:
+        order[:n] = np.argsort(v, kind="mergesort")
+    else:  # rank = samples below, then tied samples slotted in index order
+        sizes[:] = 0  # here: tied samples already slotted at each rank
+        for i in range(n):
+            vi = v[i]
+            below = 0
+            for j in range(n):
+                below += v[j] < vi
+            order[below + sizes[below]] = i
+            sizes[below] += 1
+    groups = 0
+    for k in range(n):
+        rank[order[k]] = k
+        if k == 0 or v[order[k]] != v[order[k - 1]]:
+            sizes[groups] = 0
+            groups += 1
+        group[k] = groups - 1
+        sizes[groups - 1] += 1
+    return groups
+
+
+@numba.njit(cache=True, nogil=True)
+def _equipartition(sizes: np.ndarray, groups: int, n: int, parts: int, out: np.ndarray) -> int:
+    """Row (0..q-1) of each of ``groups`` consecutive groups of the given sizes (n samples in
+    all), never splitting a group. Returns q."""
+    row = 0
+    row_start = 0
+    filled = 0
+    for group in range(groups):
+        size = sizes[group]
+        if filled != 0 and (2 * filled + size) * (parts - row) >= 2 * (n - row_start):
+            row += 1
+            row_start += filled
+            filled = 0
+        out[group] = row
+        filled += size
+    return row + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _clumps(col_sizes: np.ndarray, col_groups: int, row: np.ndarray, n: int, out: np.ndarray) -> int:
+    """Clump (0..p-1) of each sample in column order. Returns p."""
+    clump = 0
+    if col_groups == n:  # no ties: runs of one row (without branches: rows change at random)
+        out[0] = 0
+        for k in range(1, n):
+            clump += row[k] != row[k - 1]
+            out[k] = clump
+        return clump + 1
+    previous = -1  # label of the previous sample: its row, or -1 - start of a mixed tie group
+    i = 0
+    for group in range(col_groups):
+        j = i + col_sizes[group]
+        mixed = False
+        for k in range(i + 1, j):
+            mixed |= row[k] != row[i]
+        for k in range(i, j):
+            label = -1 - i if mixed else row[k]
+            if k > 0 and label != previous:
+                clump += 1
+            out[k] = clump
+            previous = label
+        i = j
+    return clump + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _row_weights(t: int, last: int, q: int, cum: np.ndarray, g: np.ndarray, out: np.ndarray) -> None:
+    """out[s] = E(s, t) for s = 0..last (last <= t; E(t, t) = 0), summed row by row."""
+    total = cum[q, t]
+    for s in range(last + 1):
+        out[s] = -g[np.uint64(total - cum[q, s])]  # unsigned indices: no negative-index test
+    for r in range(q):
+        count = cum[r, t]
+        for s in range(last + 1):
+            out[s] += g[np.uint64(count - cum[r, s])]
+
+
+@numba.njit(cache=True, nogil=True)
+def _packed_weights(t: int, last: int, code: np.ndarray, pair_table: np.ndarray, out: np.ndarray) -> None:
+    """out[s] = E(s, t) for s = 0..last, two rows: one lookup of the packed code difference."""
+    top = code[t]
+    for s in range(last + 1):
+        out[s] = pair_table[np.uint64(top - code[s])]
+
+
+@numba.njit(cache=True, nogil=True)
+def _boundary_counts(rows: np.ndarray, parts: np.ndarray, n: int, q: int, p: int, cum: np.ndarray,
+                     ends: np.ndarray, before: np.ndarray) -> None:
+    """cum[r, t]: samples of row r before boundary t (the end of part t - 1), cum[q, t]: all."""
+    for k in range(n):  # the last sample of a part writes its end (stores only: no branches)
+        ends[parts[k] + 1] = k + 1
+    ends[0] = 0
+    for t in range(p + 1):
+        cum[q, t] = ends[t]
+        cum[q - 1, t] = ends[t]
+    for r in range(q - 1):  # the last row: all samples less those of the other rows
+        count = 0
+        for k in range(n):
+            before[k] = count
+            count += rows[k] == r
+        before[n] = count
+        for t in range(p + 1):
+            cum[r, t] = before[ends[t]]
+            cum[q - 1, t] -= cum[r, t]
+
+
+@numba.njit(cache=True, nogil=True)
+def _merge_into_superclumps(cum: np.ndarray, q: int, p: int, n: int, k_hat: int,
+                            sizes: np.ndarray, superclump: np.ndarray) -> int:
+    """Equipartition the p clumps into k_hat superclumps; keep the boundary counts of their
+    ends only (in place: a superclump never ends after its last clump). Returns their number."""
+    for c in range(p):
+        sizes[c] = cum[q, c + 1] - cum[q, c]
+    count = _equipartition(sizes, p, n, k_hat, superclump)
+    for c in range(p):
+        for r in range(q + 1):
+            cum[r, superclump[c] + 1] = cum[r, c + 1]
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
+def _best_score(n: int, q: int, p: int, max_cols: int, tables: tuple, work: tuple) -> float:
+    """Best normalised score over 2..max_cols columns for q rows and p + 1 column boundaries
+    whose cumulative row counts are in cum (see _boundary_counts)."""
+    g, pair_table, log = tables
+    cum, code, values, weights = work
+    packed = q == 2 and pair_table.shape[0] > 0
+    if packed:
+        for t in range(p + 1):
+            code[t] = cum[q, t] * (n + 1) + cum[0, t]
+    if max_cols == 2:  # V_2(p) = max_t E(0, t) + E(t, p): one pass
+        if packed:
+            _packed_weights(p, p, code, pair_table, weights)
+        else:
+            _row_weights(p, p, q, cum, g, weights)
+        whole = weights[0]
+        best = whole
+        for t in range(1, p):
+            if packed:
+                first = pair_table[np.uint64(code[t])]
+            else:
+                first = -g[cum[q, t]]
+                for r in range(q):
+                    first += g[cum[r, t]]
+            best = max(best, first + weights[t])
+        return (best - whole) / n / log[2]
+    for t in range(p + 1):
+        if packed:
+            _packed_weights(t, t, code, pair_table, weights)
+        else:
+            _row_weights(t, t, q, cum, g, weights)
+        values[1, t] = weights[0]  # V_1(t) = E(0, t)
+        for level in range(2, (max_cols if t == p else max_cols - 1) + 1):
+            best = values[level - 1, t]
+            for s in range(1, t):
+                best = max(best, values[level - 1, s] + weights[s])
+            values[level, t] = best
+    best = 0.0
+    for level in range(2, max_cols + 1):
+        best = max(best, (values[level, p] - values[1, p]) / n / log[min(level, q)])
+    return best
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_mic(x: np.ndarray, y: np.ndarray, jobs: np.ndarray, untied_rows: np.ndarray,
+              untied_q: np.ndarray, tables: tuple, work: tuple) -> float:
+    n = x.shape[0]
+    (order_x, order_y, rank_x, rank_y, group_x, group_y, sizes_x, sizes_y, row_group_by_col,
+     group_rows, rows, clumps, clump_sizes, superclump, ends, before) = work[0]
+    cum = work[1][0]
+    groups_x = _sort_axis(x, order_x, rank_x, group_x, sizes_x)
+    groups_y = _sort_axis(y, order_y, rank_y, group_y, sizes_y)
+    if groups_x == 1 or groups_y == 1:
+        return 0.0  # a constant vector: minepy's scores are then 0 or NaN, its MIC 0
+    best = 0.0
+    for orientation in range(2):  # columns along x, rows along y; then the other way round
+        if orientation == 0:
+            col_order, col_sizes, col_groups, row_rank, row_group, row_sizes, row_groups = (
+                order_x, sizes_x, groups_x, rank_y, group_y, sizes_y, groups_y)
+        else:
+            col_order, col_sizes, col_groups, row_rank, row_group, row_sizes, row_groups = (
+                order_y, sizes_y, groups_y, rank_x, group_x, sizes_x, groups_x)
+        for k in range(n):  # row variable's tie group of the k-th sample by column
+            row_group_by_col[k] = row_group[row_rank[col_order[k]]]
+        for job in range(jobs.shape[0]):
+            row_parts, max_cols, k_hat = jobs[job, 0], jobs[job, 1], jobs[job, 2]
+            if row_groups < n:
+                q = _equipartition(row_sizes, row_groups, n, row_parts, group_rows)
+                for k in range(n):
+                    rows[k] = group_rows[row_group_by_col[k]]
+            else:  # no ties: the rows of each rank are the same for every pair
+                q = untied_q[job]
+                for k in range(n):
+                    rows[k] = untied_rows[job, row_group_by_col[k]]
+            p = _clumps(col_sizes, col_groups, rows, n, clumps)
+            _boundary_counts(rows, clumps, n, q, p, cum, ends, before)
+            if p > k_hat:
+                p = _merge_into_superclumps(cum, q, p, n, k_hat, clump_sizes, superclump)
+            best = max(best, _best_score(n, q, p, max_cols, tables, work[1]))
+    return best
+
+
+@numba.njit(cache=True, parallel=True)
+def _mic_pairs(x: np.ndarray, y: np.ndarray, jobs: np.ndarray, untied_rows: np.ndarray,
+               untied_q: np.ndarray, tables: tuple, out: np.ndarray) -> None:
+    pairs, n = x.shape
+    rows_max, cols_max = jobs[:, 0].max(), jobs[:, 1].max()
+    for block in numba.prange((pairs + BLOCK_PAIRS - 1) // BLOCK_PAIRS):
+        per_sample = np.empty((16, n + 1), np.int64)
+        work = ((per_sample[0], per_sample[1], per_sample[2], per_sample[3], per_sample[4],
+                 per_sample[5], per_sample[6], per_sample[7], per_sample[8], per_sample[9],
+                 per_sample[10], per_sample[11], per_sample[12], per_sample[13], per_sample[14],
+                 per_sample[15]),
+                (np.empty((rows_max + 1, n + 1), np.int64), np.empty(n + 1, np.int64),
+                 np.empty((cols_max + 1, n + 1), np.float64), np.empty(n + 1, np.float64)))
+        xi, yi = np.empty(n, np.float64), np.empty(n, np.float64)
+        for i in range(block * BLOCK_PAIRS, min(pairs, (block + 1) * BLOCK_PAIRS)):
+            xi[:] = x[i]  # float32 inputs compared as float64: the same order and ties
+            yi[:] = y[i]
+            out[i] = _pair_mic(xi, yi, jobs, untied_rows, untied_q, tables, work)
+
+
+@lru_cache(maxsize=16)
+def _tables(n: int, jobs: tuple[tuple[int, int, int], ...]) -> tuple:
+    """Per-n tables: g(k) = k log k, the packed two-row weights, log(0..), and the rows of the
+    untied equipartitions of each job (with their counts q)."""
+    k = np.arange(n + 1, dtype=np.float64)
+    g = k * np.log(np.maximum(k, 1.0))  # 0 for k = 0
+    if n <= PACKED_MAX_N:  # E of a two-row segment of `total` points, `first` of them in row 0
+        total, first = np.divmod(np.arange((n + 1) ** 2), n + 1)
+        pair_table = g[first] + g[np.maximum(total - first, 0)] - g[total]
+    else:
+        pair_table = np.empty(0)
+    log = np.log(np.maximum(np.arange(max(max(job[:2]) for job in jobs) + 1), 1.0))
+    untied_rows = np.empty((len(jobs), n), dtype=np.int64)
+    ones = np.ones(n, dtype=np.int64)
+    untied_q = np.array([_equipartition(ones, n, n, job[0], untied_rows[j]) for j, job in enumerate(jobs)],
+                        dtype=np.int64)
+    return (g, pair_table, log), untied_rows, untied_q
+
+
+def mic_pairs(x: np.ndarray, y: np.ndarray, jobs: tuple[tuple[int, int, int], ...], threads: int) -> np.ndarray:
+    """MIC of each row pair of the arrays x, y (pairs, n), float32 or float64, for the grid
+    families ``jobs`` ((rows, max_cols, k_hat) each), on ``threads`` cores; float64 result."""
+    tables, untied_rows, untied_q = _tables(x.shape[1], jobs)
+    out = np.empty(x.shape[0], dtype=np.float64)
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    _mic_pairs(np.ascontiguousarray(x), np.ascontiguousarray(y), np.array(jobs, dtype=np.int64),
+               untied_rows, untied_q, tables, out)
+    return out
