@@ -93,14 +93,8 @@ def _equipartition(sizes: np.ndarray, groups: int, n: int, parts: int, out: np.n
 
 @numba.njit(cache=True, nogil=True)
 def _clumps(col_sizes: np.ndarray, col_groups: int, row: np.ndarray, n: int, out: np.ndarray) -> int:
-    """Clump (0..p-1) of each sample in column order. Returns p."""
+    """Clump (0..p-1) of each sample in column order, the column variable having ties. Returns p."""
     clump = 0
-    if col_groups == n:  # no ties: runs of one row (without branches: rows change at random)
-        out[0] = 0
-        for k in range(1, n):
-            clump += row[k] != row[k - 1]
-            out[k] = clump
-        return clump + 1
     previous = -1  # label of the previous sample: its row, or -1 - start of a mixed tie group
     i = 0
     for group in range(col_groups):
@@ -160,6 +154,39 @@ def _boundary_counts(rows: np.ndarray, parts: np.ndarray, n: int, q: int, p: int
 
 
 @numba.njit(cache=True, nogil=True)
+def _untied_boundary_counts(table: np.ndarray, row_of: np.ndarray, n: int, q: int, cum: np.ndarray,
+                            running: np.ndarray) -> int:
+    """Without ties in the column variable the clumps are the runs of one row: clumps and the
+    counts of _boundary_counts in one pass (row of the k-th sample: table[row_of[k]]). Returns p."""
+    for r in range(q):
+        running[r] = 0
+        cum[r, 0] = 0
+    cum[q, 0] = 0
+    clump = 0
+    previous = table[row_of[0]]
+    if q == 2:  # the same with the row-0 count in a register
+        first = 0
+        for k in range(n):
+            row = table[row_of[k]]
+            clump += row != previous
+            previous = row
+            first += row == 0
+            cum[0, clump + 1] = first
+            cum[1, clump + 1] = k + 1 - first
+            cum[2, clump + 1] = k + 1
+        return clump + 1
+    for k in range(n):  # no branches: rows change at random
+        row = table[row_of[k]]
+        clump += row != previous
+        previous = row
+        running[row] += 1
+        for r in range(q):  # the last sample of a clump writes its end's counts
+            cum[r, clump + 1] = running[r]
+        cum[q, clump + 1] = k + 1
+    return clump + 1
+
+
+@numba.njit(cache=True, nogil=True)
 def _merge_into_superclumps(cum: np.ndarray, q: int, p: int, n: int, k_hat: int,
                             sizes: np.ndarray, superclump: np.ndarray) -> int:
     """Equipartition the p clumps into k_hat superclumps; keep the boundary counts of their
@@ -200,6 +227,13 @@ def _best_score(n: int, q: int, p: int, max_cols: int, tables: tuple, work: tupl
             best = max(best, first + weights[t])
         return (best - whole) / n / log[2]
     for t in range(p + 1):
+        if packed and max_cols == 3 and t < p:  # V_2(t) only: weights and maximum in one loop
+            top = code[t]
+            values[1, t] = best = pair_table[np.uint64(top)]
+            for s in range(1, t):
+                best = max(best, values[1, s] + pair_table[np.uint64(top - code[s])])
+            values[2, t] = best
+            continue
         if packed:
             _packed_weights(t, t, code, pair_table, weights)
         else:
@@ -221,7 +255,7 @@ def _pair_mic(x: np.ndarray, y: np.ndarray, jobs: np.ndarray, untied_rows: np.nd
               untied_q: np.ndarray, tables: tuple, work: tuple) -> float:
     n = x.shape[0]
     (order_x, order_y, rank_x, rank_y, group_x, group_y, sizes_x, sizes_y, row_group_by_col,
-     group_rows, rows, clumps, clump_sizes, superclump, ends, before) = work[0]
+     group_rows, rows, clumps, clump_sizes, superclump, ends, before, running) = work[0]
     cum = work[1][0]
     groups_x = _sort_axis(x, order_x, rank_x, group_x, sizes_x)
     groups_y = _sort_axis(y, order_y, rank_y, group_y, sizes_y)
@@ -241,14 +275,17 @@ def _pair_mic(x: np.ndarray, y: np.ndarray, jobs: np.ndarray, untied_rows: np.nd
             row_parts, max_cols, k_hat = jobs[job, 0], jobs[job, 1], jobs[job, 2]
             if row_groups < n:
                 q = _equipartition(row_sizes, row_groups, n, row_parts, group_rows)
-                for k in range(n):
-                    rows[k] = group_rows[row_group_by_col[k]]
+                table = group_rows
             else:  # no ties: the rows of each rank are the same for every pair
                 q = untied_q[job]
+                table = untied_rows[job]
+            if col_groups == n:
+                p = _untied_boundary_counts(table, row_group_by_col, n, q, cum, running)
+            else:
                 for k in range(n):
-                    rows[k] = untied_rows[job, row_group_by_col[k]]
-            p = _clumps(col_sizes, col_groups, rows, n, clumps)
-            _boundary_counts(rows, clumps, n, q, p, cum, ends, before)
+                    rows[k] = table[row_group_by_col[k]]
+                p = _clumps(col_sizes, col_groups, rows, n, clumps)
+                _boundary_counts(rows, clumps, n, q, p, cum, ends, before)
             if p > k_hat:
                 p = _merge_into_superclumps(cum, q, p, n, k_hat, clump_sizes, superclump)
             best = max(best, _best_score(n, q, p, max_cols, tables, work[1]))
@@ -261,11 +298,11 @@ def _mic_pairs(x: np.ndarray, y: np.ndarray, jobs: np.ndarray, untied_rows: np.n
     pairs, n = x.shape
     rows_max, cols_max = jobs[:, 0].max(), jobs[:, 1].max()
     for block in numba.prange((pairs + BLOCK_PAIRS - 1) // BLOCK_PAIRS):
-        per_sample = np.empty((16, n + 1), np.int64)
+        per_sample = np.empty((17, n + 1), np.int64)
         work = ((per_sample[0], per_sample[1], per_sample[2], per_sample[3], per_sample[4],
                  per_sample[5], per_sample[6], per_sample[7], per_sample[8], per_sample[9],
                  per_sample[10], per_sample[11], per_sample[12], per_sample[13], per_sample[14],
-                 per_sample[15]),
+                 per_sample[15], per_sample[16]),
                 (np.empty((rows_max + 1, n + 1), np.int64), np.empty(n + 1, np.int64),
                  np.empty((cols_max + 1, n + 1), np.float64), np.empty(n + 1, np.float64)))
         xi, yi = np.empty(n, np.float64), np.empty(n, np.float64)
