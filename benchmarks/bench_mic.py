@@ -106,7 +106,7 @@ def main() -> None:
                 per_mic, _ = cache[key]
                 minepy_result = (per_mic, None, None, None)
         for dtype in dtypes:
-            repeats = args.repeats or (3 if pairs * n <= 1_000_000 or device.type == "cuda" else 1)
+            repeats = args.repeats or 3
             if device.type == "cuda":
                 repeats = args.repeats or 10
             seconds, values = time_ours(x, y, alpha, c, dtype, device, repeats)

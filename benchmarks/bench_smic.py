@@ -43,6 +43,23 @@ for _ in range({repeat}):
 print(statistics.median(times))
 """
 
+# The authors' SMIC_Map.py: GEN_SMIC_MAP on the prepared pair (stride 1; its forward also saves
+# the two stage maps as PNG figures, into the temporary working directory).
+AUTHORS_MAP_SNIPPET = """
+import sys, time, torch
+import numpy as np
+from PIL import Image
+sys.path[:0] = [{dir!r}, *{extra!r}.split(':')]
+import preprocess, SMIC_Map
+torch.set_num_threads({threads})
+model = SMIC_Map.GEN_SMIC_MAP()
+a = preprocess.prepare_image(Image.fromarray(np.load({ref!r})))
+b = preprocess.prepare_image(Image.fromarray(np.load({dist!r})))
+start = time.perf_counter()
+model(a, b, name='bench')
+print(time.perf_counter() - start)
+"""
+
 
 def sample_512x384() -> tuple[torch.Tensor, torch.Tensor]:
     """astronaut rows 64..447 (384x512) and a blurred, noisy copy (fixed seed)."""
@@ -70,21 +87,24 @@ def timed(fn, repeat: int, device: torch.device) -> float:
 
 
 def authors_seconds(args: argparse.Namespace, name: str, ref: torch.Tensor, dist: torch.Tensor) -> float | None:
-    import numpy as np
+    """Seconds of the authors' code for metric ``name``, or of their stride-1 map for "map"."""
     import tempfile
 
+    import numpy as np
+
     cls = {"psnr": "PSNR_SMIC", "ssim": "SSIM_SMIC", "lpips": "LPIPS_SMIC", "dists": "DISTS_SMIC",
-           "deepwsd": "DeepWSD_SMIC"}[name]
+           "deepwsd": "DeepWSD_SMIC", "map": "GEN_SMIC_MAP"}[name]
     with tempfile.TemporaryDirectory() as folder:
         paths = []
         for label, image in (("ref", ref), ("dist", dist)):
             path = f"{folder}/{label}.npy"
             np.save(path, (image[0].permute(1, 2, 0) * 255).round().byte().numpy())
             paths.append(path)
-        code = AUTHORS_SNIPPET.format(dir=args.authors_dir, extra=args.authors_path, module=cls, cls=cls,
-                                      ref=paths[0], dist=paths[1],
-                                      repeat=args.repeat, threads=torch.get_num_threads())
-        done = subprocess.run([args.authors_python, "-c", code], capture_output=True, text=True, cwd=args.authors_dir)
+        snippet = AUTHORS_MAP_SNIPPET if name == "map" else AUTHORS_SNIPPET
+        code = snippet.format(dir=args.authors_dir, extra=args.authors_path, module=cls, cls=cls,
+                              ref=paths[0], dist=paths[1], repeat=args.repeat, threads=torch.get_num_threads())
+        done = subprocess.run([args.authors_python, "-c", code], capture_output=True, text=True, cwd=folder,
+                              check=False)
     if done.returncode != 0:
         print(f"  authors' {cls} failed: {done.stderr.strip().splitlines()[-1] if done.stderr else '?'}")
         return None
@@ -110,17 +130,19 @@ def main() -> None:
         vgg_s = timed(lambda: (vgg(ref), vgg(dist)), args.repeat, device)
         print(f"bare VGG16 pass (ref + dist): {vgg_s:.4f} s")
         header = f"{'metric':<8}{'official':>10}{'reference':>11}{'paper':>9}{'ref/official':>14}{'ref/dists':>11}"
+        header += f"{'paper/official':>16}{'paper/dists':>13}"
         print(header + ("   authors  authors/ours" if args.authors_dir else ""))
-        base_times: dict[str, float] = {}
+        dists = smic.create_metric("dists", device=device)
+        base_dists = timed(lambda: dists(ref, dist), args.repeat, device)  # the cost PSNR/SSIM+SMIC add
         for name in args.metrics.split(","):
             metrics = {form: smic.create_metric(name, device=device, **options) for form, options in
                        (("official", {}), ("reference", {"attention": "smic"}),
                         ("paper", {"attention": "smic", "variant": "paper"}))}
             seconds = {form: timed(lambda m=m: m(ref, dist), args.repeat, device) for form, m in metrics.items()}
-            base_times[name] = seconds["official"]
             line = (f"{name:<8}{seconds['official']:>10.4f}{seconds['reference']:>11.4f}{seconds['paper']:>9.4f}"
                     f"{seconds['reference'] / seconds['official']:>14.2f}"
-                    f"{seconds['reference'] / base_times.get('dists', float('nan')):>11.2f}")
+                    f"{seconds['reference'] / base_dists:>11.2f}"
+                    f"{seconds['paper'] / seconds['official']:>16.2f}{seconds['paper'] / base_dists:>13.2f}")
             if args.authors_dir and device.type == "cpu":
                 theirs = authors_seconds(args, name, ref.cpu(), dist.cpu())
                 if theirs is not None:
@@ -128,7 +150,12 @@ def main() -> None:
             print(line)
         small_ref, small_dist = prepare(ref), prepare(dist)  # 341x256, as the authors' SMIC_Map.py
         stride1 = timed(lambda: attention_map(small_ref, small_dist, stride=1), 1, device)
-        print(f"stride-1 attention map of the prepared 341x256 pair (both stages): {stride1:.3f} s")
+        line = f"stride-1 attention map of the prepared 341x256 pair (both stages): {stride1:.3f} s"
+        if args.authors_dir and device.type == "cpu":
+            theirs = authors_seconds(args, "map", ref.cpu(), dist.cpu())
+            if theirs is not None:
+                line += f"; authors' SMIC_Map.py {theirs:.2f} s ({theirs / stride1:.1f}x)"
+        print(line)
         if device.type == "cuda":
             big_ref, big_dist = ref.expand(args.batch, -1, -1, -1), dist.expand(args.batch, -1, -1, -1)
             vgg_rate = args.batch / timed(lambda: (vgg(big_ref), vgg(big_dist)), args.repeat, device)

@@ -1,7 +1,7 @@
 """Batched maximal information coefficient (MIC), equal to minepy 1.2.6's ApproxMaxMI.
 
 ``mic(x, y)`` returns what ``minepy.MINE(alpha, c, est="mic_approx")`` gives for every pair of
-rows of ``x`` and ``y``, computed for the whole batch at once with tensor operations. It follows
+rows of ``x`` and ``y``, for the whole batch in one call (see "Two engines" below). It follows
 Reshef et al. (Science 2011, supplement SOM, Algorithms 2-5) as minepy's ``libmine/mine.c``
 implements them; this file is written from scratch from those rules:
 

@@ -4,6 +4,8 @@ On a GPU the tensor engine of ``smic.mic`` runs every pair of a chunk in lockste
 engine spends its time streaming intermediate tensors through memory; here each pair is done in
 one compiled pass whose working set (a few hundred bytes for n = 49) stays in the L1 cache, and
 numba spreads blocks of pairs over the cores (``prange``: compiled and parallel, no Python loop).
+The helpers are inlined into one function (numba's ``inline="always"``): called, each would
+copy and reference-count its array arguments, which costs more than its work for small n.
 
 The rules are those of ``smic.mic`` (minepy 1.2.6's ``libmine/mine.c``), in the same exact
 integer form:
@@ -44,7 +46,7 @@ PACKED_MAX_N = 1023
 BLOCK_PAIRS = 64
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _sort_axis(v: np.ndarray, order: np.ndarray, rank: np.ndarray, group: np.ndarray,
                sizes: np.ndarray) -> int:
     """Sort one variable: ``order`` sorts v (ties in index order), ``rank`` is its inverse,
@@ -73,7 +75,7 @@ def _sort_axis(v: np.ndarray, order: np.ndarray, rank: np.ndarray, group: np.nda
     return groups
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _equipartition(sizes: np.ndarray, groups: int, n: int, parts: int, out: np.ndarray) -> int:
     """Row (0..q-1) of each of ``groups`` consecutive groups of the given sizes (n samples in
     all), never splitting a group. Returns q."""
@@ -91,7 +93,7 @@ def _equipartition(sizes: np.ndarray, groups: int, n: int, parts: int, out: np.n
     return row + 1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _clumps(col_sizes: np.ndarray, col_groups: int, row: np.ndarray, n: int, out: np.ndarray) -> int:
     """Clump (0..p-1) of each sample in column order, the column variable having ties. Returns p."""
     clump = 0
@@ -112,7 +114,7 @@ def _clumps(col_sizes: np.ndarray, col_groups: int, row: np.ndarray, n: int, out
     return clump + 1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _row_weights(t: int, last: int, q: int, cum: np.ndarray, g: np.ndarray, out: np.ndarray) -> None:
     """out[s] = E(s, t) for s = 0..last (last <= t; E(t, t) = 0), summed row by row."""
     total = cum[q, t]
@@ -124,7 +126,7 @@ def _row_weights(t: int, last: int, q: int, cum: np.ndarray, g: np.ndarray, out:
             out[s] += g[np.uint64(count - cum[r, s])]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _packed_weights(t: int, last: int, code: np.ndarray, pair_table: np.ndarray, out: np.ndarray) -> None:
     """out[s] = E(s, t) for s = 0..last, two rows: one lookup of the packed code difference."""
     top = code[t]
@@ -132,7 +134,7 @@ def _packed_weights(t: int, last: int, code: np.ndarray, pair_table: np.ndarray,
         out[s] = pair_table[np.uint64(top - code[s])]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _boundary_counts(rows: np.ndarray, parts: np.ndarray, n: int, q: int, p: int, cum: np.ndarray,
                      ends: np.ndarray, before: np.ndarray) -> None:
     """cum[r, t]: samples of row r before boundary t (the end of part t - 1), cum[q, t]: all."""
@@ -153,7 +155,7 @@ def _boundary_counts(rows: np.ndarray, parts: np.ndarray, n: int, q: int, p: int
             cum[q - 1, t] -= cum[r, t]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _untied_boundary_counts(table: np.ndarray, row_of: np.ndarray, n: int, q: int, cum: np.ndarray,
                             running: np.ndarray) -> int:
     """Without ties in the column variable the clumps are the runs of one row: clumps and the
@@ -186,7 +188,7 @@ def _untied_boundary_counts(table: np.ndarray, row_of: np.ndarray, n: int, q: in
     return clump + 1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _merge_into_superclumps(cum: np.ndarray, q: int, p: int, n: int, k_hat: int,
                             sizes: np.ndarray, superclump: np.ndarray) -> int:
     """Equipartition the p clumps into k_hat superclumps; keep the boundary counts of their
@@ -200,7 +202,7 @@ def _merge_into_superclumps(cum: np.ndarray, q: int, p: int, n: int, k_hat: int,
     return count
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _best_score(n: int, q: int, p: int, max_cols: int, tables: tuple, work: tuple) -> float:
     """Best normalised score over 2..max_cols columns for q rows and p + 1 column boundaries
     whose cumulative row counts are in cum (see _boundary_counts)."""
@@ -250,7 +252,7 @@ def _best_score(n: int, q: int, p: int, max_cols: int, tables: tuple, work: tupl
     return best
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _pair_mic(x: np.ndarray, y: np.ndarray, jobs: np.ndarray, untied_rows: np.ndarray,
               untied_q: np.ndarray, tables: tuple, work: tuple) -> float:
     n = x.shape[0]
