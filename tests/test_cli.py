@@ -28,6 +28,14 @@ def test_score_json_with_attention(capsys):
     assert (out["attention"], out["variant"], out["lower_better"]) == ("smic", "paper", False)
 
 
+@pytest.mark.weights
+def test_score_json_default_variant_per_metric(capsys):
+    # the authors' form where their code has the metric, the paper's form for the others
+    for metric, variant in (("psnr", "reference"), ("nlpd", "paper")):
+        assert main(["score", REF, DIST, "--metric", metric, "--attention", "smic", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["variant"] == variant
+
+
 def test_missing_file_is_a_clear_error(capsys, tmp_path):
     assert main(["score", REF, str(tmp_path / "absent.png"), "--metric", "psnr"]) == 2
     assert "dist: no such file" in capsys.readouterr().err

@@ -31,6 +31,14 @@ def test_constant_attention_gives_the_base_metric(name):
 
 
 @pytest.mark.weights
+def test_default_variant_is_reference_where_the_authors_have_the_metric():
+    assert type(smic.create_metric("psnr", attention="smic")) is type(smic.create_metric("psnr", attention="smic", variant="reference"))
+    assert type(smic.create_metric("psnr", attention="smic")) is not type(smic.create_metric("psnr", attention="smic", variant="paper"))
+    assert type(smic.create_metric("fsim", attention="smic")) is type(smic.create_metric("fsim", attention="smic", variant="paper"))
+    with pytest.raises(ValueError, match="metric 'fsim' has no 'reference' variant"):
+        smic.create_metric("fsim", attention="smic", variant="reference")
+
+
 def test_psnr_paper_is_the_weighted_mse_recomputed_by_hand():
     ref, dist = pair(1)
     metric = smic.create_metric("psnr", attention="smic", variant="paper")

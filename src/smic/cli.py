@@ -15,6 +15,7 @@ import torch
 import smic
 from smic import weights
 from smic.io import load_image
+from smic.registry import default_variant
 
 
 def _option(text: str) -> tuple[str, Any]:
@@ -45,7 +46,8 @@ def _score(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"metric": args.metric, "score": value, "lower_better": metric.lower_better,
                           "score_range": list(metric.score_range), "attention": attention,
-                          "variant": args.variant if attention else None, "ref": args.ref, "dist": args.dist}))
+                          "variant": (args.variant or default_variant(args.metric)) if attention else None,
+                          "ref": args.ref, "dist": args.dist}))
     else:
         direction = "lower is better" if metric.lower_better else "higher is better"
         print(f"{args.metric}: {value:.6g} ({direction})")
@@ -118,8 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="metric option, e.g. convention=matlab for ssim (repeatable)")
     score.add_argument("--attention", choices=["none", "smic", "mic"], default="none",
                        help="pool with SMIC attention (mic: the Table II ablation)")
-    score.add_argument("--variant", choices=["reference", "paper"], default="reference",
-                       help="reference: the authors' code exactly; paper: the paper's equations")
+    score.add_argument("--variant", choices=["reference", "paper"], default=None,
+                       help="reference: the authors' code exactly (default for psnr, ssim, lpips, dists, "
+                            "deepwsd); paper: the paper's equations (default, and the only form, for the others)")
     score.add_argument("--json", action="store_true", help="print one JSON object")
     score.set_defaults(run=_score)
 

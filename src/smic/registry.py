@@ -37,7 +37,13 @@ def list_metrics() -> list[str]:
     return sorted({name for name, variant in _METRICS if variant == "official"})
 
 
-def metric_class(name: str, attention: str | None = None, variant: str = "reference") -> type["Metric"]:
+def default_variant(name: str) -> str:
+    """"reference" where the authors' code has the metric (psnr, ssim, lpips, dists, deepwsd),
+    else "paper", the only form of the other metrics."""
+    return "reference" if (name.lower(), "reference") in _METRICS else "paper"
+
+
+def metric_class(name: str, attention: str | None = None, variant: str | None = None) -> type["Metric"]:
     key = name.lower()
     if (key, "official") not in _METRICS:
         raise ValueError(f"unknown metric {name!r}; choose one of {', '.join(list_metrics())}")
@@ -45,6 +51,7 @@ def metric_class(name: str, attention: str | None = None, variant: str = "refere
         return _METRICS[(key, "official")]
     if attention not in ("smic", "mic"):
         raise ValueError(f"attention must be 'smic', 'mic' or None, got {attention!r}")
+    variant = variant or default_variant(key)
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     if variant == "paper":
@@ -59,7 +66,7 @@ def create_metric(
     *,
     device: str | torch.device | None = None,
     attention: str | None = None,
-    variant: str = "reference",
+    variant: str | None = None,
     **options: Any,
 ) -> "Metric":
     """Build metric ``name`` as an ``nn.Module``: ``metric(ref, dist)`` -> N scores.
@@ -68,9 +75,10 @@ def create_metric(
     ``metric.score_range`` say how to read the scores. ``attention="smic"`` (or ``"mic"``, the
     ablation) pools the metric with SMIC attention, in the authors' exact form
     (``variant="reference"``, the paper's tables) or the paper's equations on the official metric
-    (``variant="paper"``). ``options`` go to the metric's class.
+    (``variant="paper"``); the default is "reference" where the authors' code has the metric and
+    "paper" for the others. ``options`` go to the metric's class.
     """
-    if attention is not None and variant == "paper":
+    if attention is not None and (variant or default_variant(name)) == "paper":
         from smic.enhanced import paper_metric
 
         metric: Metric = paper_metric(metric_class(name), attention, **options)
