@@ -6,6 +6,8 @@ Writes N synthetic 512x384 pairs (PNG, generic CSV layout) to a temporary folder
 ``n_boot=0`` and no plots so the figure is the scoring pipeline, after a 2-pair warm-up run
 (weights, imports) that is not timed. "metric only" times the metric's forward on the first batch,
 preloaded, so the difference is the pipeline's overhead (decoding, batching, store, statistics).
+PieAPP runs with randomly initialised weights of its architecture when ``SMIC_PIEAPP_WEIGHTS`` is
+not set (the time does not depend on the values; the published file is not available here).
 
     python benchmarks/bench_pipeline.py                      # every metric, CPU, 32 pairs
     python benchmarks/bench_pipeline.py --device cuda --pairs 256 --batch-size 16
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import tempfile
 import time
 from dataclasses import replace
@@ -28,6 +31,7 @@ from PIL import Image
 import smic
 from smic.evaluation.datasets import Dataset, load_csv
 from smic.evaluation.runner import expand_configs, run_benchmark
+from smic.metrics.pieapp import PieAPPNet
 from smic.io import load_image
 
 
@@ -70,7 +74,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--metrics", default="all",
-                        help="comma list, or all registered metrics that need no user-supplied weights")
+                        help="comma list, or all registered metrics")
     parser.add_argument("--attention", default="none,smic", help="comma list of none, smic, mic")
     args = parser.parse_args()
     metrics = smic.list_metrics() if args.metrics == "all" else args.metrics.split(",")
@@ -78,6 +82,10 @@ def main() -> None:
     print(f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} CPU threads, "
           f"{args.pairs} pairs of 512x384, batch {args.batch_size}")
     with tempfile.TemporaryDirectory() as tmp:
+        if "pieapp" in metrics and not os.environ.get("SMIC_PIEAPP_WEIGHTS"):
+            torch.manual_seed(0)
+            torch.save(PieAPPNet().state_dict(), Path(tmp) / "pieapp.pth")
+            os.environ["SMIC_PIEAPP_WEIGHTS"] = str(Path(tmp) / "pieapp.pth")
         labels = make_pairs(Path(tmp), args.pairs)
         dataset = load_csv(labels, lower_better=False, name="synthetic")
         print(f"{'config':<24} {'pairs/s':>9} {'s/pair':>8} {'metric only':>12}  note")
