@@ -59,12 +59,17 @@ print(statistics.median(times))
 """
 
 
-def timed(fn, repeat: int) -> float:
-    fn()
+def timed(fn, repeat: int, device: torch.device) -> float:
+    def run() -> None:
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    run()
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        fn()
+        run()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -72,6 +77,7 @@ def timed(fn, repeat: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--device", default="cpu", help="where smic's metrics run (the official code: CPU)")
     parser.add_argument("--official-python")
     parser.add_argument("--official-path", default="")
     parser.add_argument("--metrics", default="psnr,ssim,lpips,dists,deepwsd",
@@ -81,8 +87,10 @@ def main() -> None:
 
     ref = np.ascontiguousarray(data.astronaut()[64:448])
     dist = np.clip(ref.astype(np.float64) + np.random.default_rng(0).normal(0, 20, ref.shape), 0, 255).round().astype(np.uint8)
-    x, y = (torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255 for a in (ref, dist))
-    print(f"512x384 pair, {torch.get_num_threads()} threads, median of {args.repeat} (seconds per pair)")
+    device = torch.device(args.device)
+    x, y = (torch.from_numpy(a).permute(2, 0, 1)[None].float().div(255).to(device) for a in (ref, dist))
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"512x384 pair, {where}, median of {args.repeat} (seconds per pair)")
     print(f"{'metric':<9}{'smic':>9}{'official':>10}{'official/smic':>15}")
     with tempfile.TemporaryDirectory() as folder, torch.inference_mode():
         np.save(f"{folder}/ref.npy", ref)
@@ -91,10 +99,10 @@ def main() -> None:
         torch.save(PieAPPNet().state_dict(), f"{folder}/pieapp.pth")
         for name in args.metrics.split(","):
             options = {"weights": f"{folder}/pieapp.pth"} if name == "pieapp" else {}
-            metric = smic.create_metric(name, **options)
-            ours = timed(lambda: metric(x, y), args.repeat)
+            metric = smic.create_metric(name, device=device, **options)
+            ours = timed(lambda: metric(x, y), args.repeat, device)
             line = f"{name:<9}{ours:>9.4f}"
-            if args.official_python:
+            if args.official_python and device.type == "cpu":
                 code = OFFICIAL.format(path=args.official_path, threads=torch.get_num_threads(), ref=f"{folder}/ref.npy",
                                        dist=f"{folder}/dist.npy", name=name, repeat=args.repeat)
                 done = subprocess.run([args.official_python, "-c", code], capture_output=True, text=True)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks of issues 3-5 in one run (on a machine with CUDA; weights in $SMIC_HOME):
+# The GPU checks of issues 3-6 in one run (on a machine with CUDA; weights in $SMIC_HOME):
 # MIC fixture and CPU/GPU agreement tests, then the MIC, SMIC and pipeline benchmarks.
 set -uo pipefail
 export PYTHONPATH=src PYTHONUNBUFFERED=1
@@ -8,3 +8,5 @@ python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_devic
 python3 -m pytest -q -p no:cacheprovider tests/test_mic.py tests/test_gpu.py -k "cuda or gpu" 2>&1 | tail -15
 python3 benchmarks/bench_mic.py --device cuda
 python3 benchmarks/bench_smic.py --device cuda --repeat 5 --batch 32
+python3 benchmarks/bench_metrics.py --device cuda --metrics psnr,ssim,lpips,dists,deepwsd,ms_ssim,fsim,vif,nlpd,mad,pieapp
+python3 benchmarks/bench_pipeline.py --device cuda --pairs 64 --batch-size 16 --attention none,smic

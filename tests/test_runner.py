@@ -152,17 +152,19 @@ def test_cli_functions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 CHILD = textwrap.dedent('''
     """``python -m smic.evaluation.runner`` with PSNR slowed down; it starts once GO_FILE exists."""
-    import os, sys, time
+    import os, signal, sys, time
     from smic.evaluation.runner import main
     from smic.metrics.psnr import PSNR
 
     plain = PSNR.score
 
     def slow(self, ref, dist, return_maps=False):
-        time.sleep(0.25)  # the whole run takes ~6 s: time enough to interrupt it on a loaded machine
+        time.sleep(0.1)
         return plain(self, ref, dist, return_maps)
 
     PSNR.score = slow
+    # a shell starts background jobs with SIGINT ignored, and Python keeps that: restore Ctrl-C
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     while not os.path.exists(os.environ["GO_FILE"]):  # imports done: wait for the previous run to end
         time.sleep(0.01)
     sys.exit(main(sys.argv[1:]))
