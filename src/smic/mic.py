@@ -47,8 +47,6 @@ from functools import lru_cache
 import torch
 from torch import Tensor
 
-from smic.mic_kernel import mic_pairs
-
 __all__ = ["GridJob", "grid_plan", "mic"]
 
 # Pairs per chunk of the tensor engine where the free memory cannot be asked (not CUDA); on a GPU
@@ -616,6 +614,8 @@ def mic(
     if not jobs or x.shape[0] == 0:
         return torch.zeros(batch, dtype=dtype, device=x.device)
     if x.device.type == "cpu":
+        from smic.mic_kernel import mic_pairs  # numba loads only when a CPU MIC is asked for
+
         if x.dtype not in (torch.float32, torch.float64):  # half types: float32 holds them exactly
             x, y = x.float(), y.float()
         table = tuple((job.rows, job.max_cols, job.k_hat) for job in jobs)
