@@ -94,8 +94,9 @@ def _demo(args: argparse.Namespace) -> int:
                 value = float(metric(ref, dist)[0])
             cells.append(f"{value:>14.5g} {'L' if metric.lower_better else 'H'}")
         print(f"{name:<9}" + "".join(cells))
-    print(f"L: lower is better, H: higher is better. +smic: the authors' form (the paper's tables); "
-          f"+smic paper: the paper's equations on the official metric. {time.perf_counter() - start:.1f} s")
+    print(f"L: lower is better, H: higher is better. +smic: the authors' form (the paper's tables) where "
+          f"their code has the metric, else the paper's; +smic paper: the paper's equations on the "
+          f"official metric. {time.perf_counter() - start:.1f} s")
     return 0
 
 
