@@ -106,15 +106,9 @@ def grid_plan(n: int, alpha: float = 0.5, c: float = 10) -> tuple[GridJob, ...]:
 # Small helpers of the tensor engine.
 
 
-def _may_read(t: Tensor) -> bool:
-    """Whether data-dependent shortcuts may read values of t back to Python (SYNC_ON_GPU: a few
-    reads per chunk, none inside the loops)."""
-    return SYNC_ON_GPU
-
-
 def _maybe(flag: Tensor) -> bool:
-    """bool(flag) where it may be read; otherwise True (take the general path)."""
-    return bool(flag) if _may_read(flag) else True
+    """bool(flag) where values may be read back (SYNC_ON_GPU); otherwise True (the general path)."""
+    return bool(flag) if SYNC_ON_GPU else True
 
 
 def _select(mask: Tensor, a: Tensor, b: Tensor | int) -> Tensor:
@@ -316,7 +310,7 @@ def _candidates(bounds: Tensor, k_hat: int, width: int) -> Tensor:
     over = _over(bounds, k_hat)
     if over is None:
         return cand
-    if _may_read(bounds):
+    if SYNC_ON_GPU:
         rows = over.nonzero().view(-1)
         cand[rows] = _superclumps(bounds[rows], k_hat)
         return cand
@@ -475,7 +469,7 @@ def _single_cut_values(
     best = both.masked_fill(~bounds, -math.inf).amax(-1)
     over = _over(bounds, k_hat)
     if over is not None:
-        if _may_read(bounds):
+        if SYNC_ON_GPU:
             rows = over.nonzero().view(-1)
             picked = both[rows].gather(1, _superclumps(bounds[rows], k_hat)).amax(-1)
             best[rows] = picked
@@ -499,7 +493,7 @@ def _job_values(row: Tensor, bounds: Tensor, job: GridJob, dtype: torch.dtype) -
     width = cand.shape[1]
     skip = [0] * width
     order = None
-    if _may_read(row):
+    if SYNC_ON_GPU:
         # pairs in order of their number of candidates, so that each step of the loop over
         # boundaries leaves out those with no boundary beyond it
         used, order = torch.sort((cand < n).sum(-1))
