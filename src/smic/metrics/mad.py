@@ -250,6 +250,15 @@ def local_mse(ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(squared, BLOCK, stride=1)
 
 
+def visibility(c_ref: torch.Tensor, c_err: torch.Tensor) -> torch.Tensor:
+    """How far the log error contrast c_err lies above the visibility threshold, which is flat
+    (CD_THRESH) up to the log reference contrast CI_THRESH and rises with slope C_SLOPE after; 0 below."""
+    line = C_SLOPE * (c_ref - CI_THRESH) + CD_THRESH
+    above = (c_ref > CI_THRESH) & (c_err > line)
+    below = (c_ref <= CI_THRESH) & (c_err > CD_THRESH)
+    return torch.where(above, c_err - line, torch.where(below, c_err - CD_THRESH, torch.zeros_like(c_err)))
+
+
 def detection_map(grey_ref: torch.Tensor, grey_dist: torch.Tensor) -> torch.Tensor:
     """The detection map on the pixel grid (N, 1, H, W): mask times local MSE, times 200."""
     height, width = grey_ref.shape[-2:]
@@ -264,39 +273,40 @@ def detection_map(grey_ref: torch.Tensor, grey_dist: torch.Tensor) -> torch.Tens
     c_ref = torch.log(ref_std / ref_mean)
     c_err = torch.log(error_std / ref_mean)
     c_err = torch.where(ref_mean < MEAN_FLOOR, torch.full_like(c_err, -math.inf), c_err)
-    line = C_SLOPE * (c_ref - CI_THRESH) + CD_THRESH
-    above = (c_ref > CI_THRESH) & (c_err > line)
-    below = (c_ref <= CI_THRESH) & (c_err > CD_THRESH)
-    zero = torch.zeros_like(c_err)
-    mask = torch.where(above, c_err - line, torch.where(below, c_err - CD_THRESH, zero))
-    return DETECT_SCALE * mask * local_mse(grey_ref, grey_dist)
+    return DETECT_SCALE * visibility(c_ref, c_err) * local_mse(grey_ref, grey_dist)
+
+
+def _frequency_grid(height: int, width: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """gaborconvolve's normalised frequency grid: radius, sin and cos of the angle (H, W)."""
+    x = (torch.arange(width, dtype=torch.float64, device=device) - width / 2) / (width / 2)
+    y = (torch.arange(height, dtype=torch.float64, device=device) - height / 2) / (height / 2)
+    y, x = torch.meshgrid(y, x, indexing="ij")
+    theta = torch.atan2(-y, x)
+    return torch.sqrt(x * x + y * y), torch.sin(theta), torch.cos(theta)
+
+
+def _angular_spread(sin_t: torch.Tensor, cos_t: torch.Tensor, orientation: int) -> torch.Tensor:
+    """The Gaussian angular component of the log-Gabor filter of one orientation."""
+    angle = orientation * math.pi / ORIENTATIONS
+    ds = sin_t * math.cos(angle) - cos_t * math.sin(angle)
+    dc = cos_t * math.cos(angle) + sin_t * math.sin(angle)
+    theta_sigma = math.pi / ORIENTATIONS / D_THETA_ON_SIGMA
+    return torch.exp(-torch.atan2(ds, dc).abs().pow(2) / (2 * theta_sigma**2))
 
 
 def log_gabor_filters(height: int, width: int, device: torch.device) -> torch.Tensor:
     """gaborconvolve's filters, quadrants swapped for fft2: (SCALES, ORIENTATIONS, H, W)."""
-    x = (torch.arange(width, dtype=torch.float64, device=device) - width / 2) / (width / 2)
-    y = (torch.arange(height, dtype=torch.float64, device=device) - height / 2) / (height / 2)
-    y, x = torch.meshgrid(y, x, indexing="ij")
-    radius = torch.sqrt(x * x + y * y)
+    radius, sin_t, cos_t = _frequency_grid(height, width, device)
     centre = (math.floor(height / 2 + 1 + 0.5) - 1, math.floor(width / 2 + 1 + 0.5) - 1)
     radius[centre] = 1.0
-    theta = torch.atan2(-y, x)
-    sin_t, cos_t = torch.sin(theta), torch.cos(theta)
-    theta_sigma = math.pi / ORIENTATIONS / D_THETA_ON_SIGMA
+    spreads = [_angular_spread(sin_t, cos_t, o) for o in range(ORIENTATIONS)]
     filters = []
     for s in range(SCALES):
         wavelength = MIN_WAVELENGTH * MULT**s
         centre_radius = (1.0 / wavelength) / 0.5
         radial = torch.exp(-torch.log(radius / centre_radius).pow(2) / (2 * math.log(SIGMA_ON_F) ** 2))
         radial[centre] = 0.0
-        row = []
-        for o in range(ORIENTATIONS):
-            angle = o * math.pi / ORIENTATIONS
-            ds = sin_t * math.cos(angle) - cos_t * math.sin(angle)
-            dc = cos_t * math.cos(angle) + sin_t * math.sin(angle)
-            spread = torch.exp(-torch.atan2(ds, dc).abs().pow(2) / (2 * theta_sigma**2))
-            row.append(torch.fft.fftshift(radial * spread))
-        filters.append(torch.stack(row))
+        filters.append(torch.stack([torch.fft.fftshift(radial * spread) for spread in spreads]))
     return torch.stack(filters)
 
 
@@ -389,40 +399,24 @@ def calibrated_detection(ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
     c_ref = torch.log(((std_min + EPS) / (mean_ref + EPS)).abs())
     c_err = torch.log(((std_err + EPS) / (mean_ref + EPS)).abs())
     c_err = torch.where(mean_ref < MEAN_FLOOR, torch.full_like(c_err, -1000.0), c_err)
-    line = C_SLOPE * (c_ref - CI_THRESH) + CD_THRESH
-    above = (c_ref > CI_THRESH) & (c_err > line)
-    below = (c_ref <= CI_THRESH) & (c_err > CD_THRESH)
-    mask = torch.where(above, c_err - line, torch.where(below, c_err - CD_THRESH, torch.zeros_like(c_err)))
     lmse = F.avg_pool2d((ref - dist).pow(2), BLOCK, stride=STRIDE)
-    return DETECT_SCALE * mask * lmse
+    return DETECT_SCALE * visibility(c_ref, c_err) * lmse
 
 
 def calibrated_gabor_filters(height: int, width: int, device: torch.device) -> torch.Tensor:
     """The calibrated code's log-Gabor filters (ORIENTATIONS, SCALES, H, W), quadrants swapped."""
-    x = (torch.arange(width, dtype=torch.float64, device=device) - width / 2) / (width / 2)
-    y = (torch.arange(height, dtype=torch.float64, device=device) - height / 2) / (height / 2)
-    y, x = torch.meshgrid(y, x, indexing="ij")
-    radius = torch.sqrt(x * x + y * y)
+    radius, sin_t, cos_t = _frequency_grid(height, width, device)
     # the radius fudge lands one sample below and right of the centre; the centre is zeroed after
     radius[round(height / 2 + 1) % height, round(width / 2 + 1) % width] = 1.0
     log_radius = torch.log(radius + EPS)
-    theta = torch.atan2(-y, x)
-    sin_t, cos_t = torch.sin(theta), torch.cos(theta)
-    theta_sigma = math.pi / ORIENTATIONS / D_THETA_ON_SIGMA
     radial = []
     for s in range(SCALES):
         centre_radius = (1.0 / (MIN_WAVELENGTH * MULT**s)) / 0.5
         g = torch.exp((log_radius - math.log(centre_radius)).pow(2) / -(2 * math.log(SIGMA_ON_F) ** 2))
         g[round(height / 2), round(width / 2)] = 0.0
         radial.append(g)
-    filters = []
-    for o in range(ORIENTATIONS):
-        angle = o * math.pi / ORIENTATIONS
-        ds = sin_t * math.cos(angle) - cos_t * math.sin(angle)
-        dc = cos_t * math.cos(angle) + sin_t * math.sin(angle)
-        spread = torch.exp(-torch.atan2(ds, dc).abs().pow(2) / (2 * theta_sigma**2))
-        filters.append(torch.stack([torch.fft.fftshift(g * spread) for g in radial]))
-    return torch.stack(filters)
+    return torch.stack([torch.stack([torch.fft.fftshift(g * _angular_spread(sin_t, cos_t, o)) for g in radial])
+                        for o in range(ORIENTATIONS)])
 
 
 def calibrated_appearance(ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
