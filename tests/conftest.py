@@ -76,6 +76,31 @@ def generated_pair(name: str) -> tuple[np.ndarray, np.ndarray]:
     return ref, np.clip(np.round(dist), 0, 255).astype(np.uint8)
 
 
+def noisy_pair(seed: int, shape: tuple[int, ...], noise: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
+    """A uniform random image batch and a copy with Gaussian noise of std ``noise``, clipped."""
+    generator = torch.Generator().manual_seed(seed)
+    ref = torch.rand(shape, generator=generator)
+    dist = (ref + noise * torch.randn(shape, generator=generator)).clamp(0, 1)
+    return ref, dist
+
+
+def top_half_distorted(seed: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two random images and copies with strong noise (std 0.3) on their top half only: with
+    attention on the top half (top_half_pool) every metric must see more distortion."""
+    generator = torch.Generator().manual_seed(seed)
+    ref = torch.rand(2, 3, height, width, generator=generator)
+    dist = ref.clone()
+    half = height // 2
+    dist[..., :half, :] = (dist[..., :half, :] + 0.3 * torch.randn(2, 3, half, width, generator=generator)).clamp(0, 1)
+    return ref, dist
+
+
+def img2_pair(fixtures_dir: Path, rows: slice = slice(None), cols: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
+    """The authors' Img2 pair (or a crop of it) from the shared fixtures."""
+    folder = fixtures_dir / "reference_pairs"
+    return tuple(smic.load_image(folder / f"Img2_{part}.png")[..., rows, cols] for part in ("ref", "dist"))
+
+
 def constant_pool(value: float = 0.37, n: int = 2) -> AttentionPool:
     """An AttentionPool whose attention is ``value`` everywhere: pooling must change nothing."""
     pool = AttentionPool()

@@ -14,7 +14,7 @@ from smic.metrics.deepwsd import (
     min_side,
     wasserstein_1d,
 )
-from tests.conftest import generated_pair
+from tests.conftest import generated_pair, img2_pair, noisy_pair
 
 # Outputs of the official code (Buka-Xing/DeepWSD @532c7287: utils.prepare_image on the PIL
 # image, then DeepWSD()(ref, dist, as_loss=False) and as_loss=True), run out of tree as in
@@ -65,10 +65,7 @@ def synthetic_pair(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _pair(seed: int = 0, n: int = 1, height: int = 40, width: int = 56) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    ref = torch.rand(n, 3, height, width, generator=generator)
-    dist = (ref + 0.1 * torch.randn(n, 3, height, width, generator=generator)).clamp(0, 1)
-    return ref, dist
+    return noisy_pair(seed, (n, 3, height, width), 0.1)
 
 
 # --- the 1-D Wasserstein distance (POT's wasserstein_1d semantics) ---------------------------
@@ -141,8 +138,7 @@ def test_img1_official(img1_pair, img1_golden):
 
 @pytest.mark.weights
 def test_tid2013_and_img2_official(tid_pairs, fixtures_dir):
-    folder = fixtures_dir / "reference_pairs"
-    pairs = dict(tid_pairs, Img2=(smic.load_image(folder / "Img2_ref.png"), smic.load_image(folder / "Img2_dist.png")))
+    pairs = dict(tid_pairs, Img2=img2_pair(fixtures_dir))
     metric = smic.create_metric("deepwsd")
     for name, (value, loss) in OFFICIAL.items():
         assert metric(*pairs[name]).item() == pytest.approx(value, rel=1e-4), name

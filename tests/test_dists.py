@@ -11,7 +11,7 @@ from PIL import Image
 import smic
 from smic.metrics.dists import DISTS, UPPER_BOUND, dists
 from smic.resize import resize_like_pil, resize_shorter_side
-from tests.conftest import generated_pair
+from tests.conftest import generated_pair, img2_pair, noisy_pair
 
 # Full-precision outputs of the official DISTS_pt.py (dingkeyan93/DISTS @1267d8cb, official
 # weights.pt), run out of tree as in ../shared/docs/METHOD.md section 9 (Python 3.11, torch
@@ -47,16 +47,12 @@ def _printed_tolerance(value: float) -> float:
 
 
 def _pair(seed: int = 0, n: int = 1, size: int = 40) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    ref = torch.rand(n, 3, size, size, generator=generator)
-    dist = (ref + 0.1 * torch.randn(n, 3, size, size, generator=generator)).clamp(0, 1)
-    return ref, dist
+    return noisy_pair(seed, (n, 3, size, size), 0.1)
 
 
 @pytest.mark.weights
 def test_tid2013_official_values_and_full_precision(tid_pairs, tid_official, fixtures_dir):
-    folder = fixtures_dir / "reference_pairs"
-    pairs = dict(tid_pairs, Img2=(smic.load_image(folder / "Img2_ref.png"), smic.load_image(folder / "Img2_dist.png")))
+    pairs = dict(tid_pairs, Img2=img2_pair(fixtures_dir))
     metric = smic.create_metric("dists")
     for name, (plain, resized) in OFFICIAL.items():
         ref, dist = pairs[name]
@@ -81,9 +77,7 @@ def test_img1_with_and_without_resize(img1_pair, img1_golden):
 @pytest.mark.parametrize("case", sorted(OFFICIAL_CROPS))
 def test_img2_crops(fixtures_dir, case):
     rows, cols, expected = OFFICIAL_CROPS[case]
-    folder = fixtures_dir / "reference_pairs"
-    ref = smic.load_image(folder / "Img2_ref.png")[..., rows, cols]
-    dist = smic.load_image(folder / "Img2_dist.png")[..., rows, cols]
+    ref, dist = img2_pair(fixtures_dir, rows, cols)
     assert dists(ref, dist).item() == pytest.approx(expected, rel=1e-4)
 
 

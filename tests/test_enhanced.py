@@ -7,14 +7,11 @@ import torch
 
 import smic
 from smic.attention import resize_linear
-from tests.conftest import constant_pool
+from tests.conftest import constant_pool, noisy_pair
 
 
 def pair(seed: int = 0, size=(64, 80)):
-    generator = torch.Generator().manual_seed(seed)
-    ref = torch.rand(2, 3, *size, generator=generator)
-    dist = (ref + 0.1 * torch.randn(ref.shape, generator=generator)).clamp(0, 1)
-    return ref, dist
+    return noisy_pair(seed, (2, 3, *size), 0.1)
 
 
 def constant_attention(metric, value: float = 0.37):

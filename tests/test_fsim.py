@@ -12,7 +12,7 @@ from smic.metrics.fsim import (
     fsim,
     log_gabor_filters,
 )
-from tests.conftest import constant_pool, top_half_pool
+from tests.conftest import constant_pool, noisy_pair, top_half_distorted, top_half_pool
 
 # official_values.json prints 4 significant digits: allow 1e-4 plus half a digit of the 4th decimal
 TOLERANCE = 1e-4 + 5e-5
@@ -55,9 +55,7 @@ def test_filters_vanish_at_zero_frequency():
 
 @pytest.mark.parametrize("chromatic", [True, False])
 def test_identical_images_batch_and_maps(chromatic):
-    generator = torch.Generator().manual_seed(3)
-    ref = torch.rand(3, 3, 64, 80, generator=generator)
-    dist = (ref + 0.05 * torch.randn(ref.shape, generator=generator)).clamp(0, 1)
+    ref, dist = noisy_pair(3, (3, 3, 64, 80), 0.05)
     metric = smic.create_metric("fsim", chromatic=chromatic)
     assert torch.allclose(metric(ref, ref), torch.ones(3, dtype=ref.dtype), atol=1e-6)
     batch = metric(ref, dist)
@@ -90,18 +88,13 @@ def test_too_small():
 
 @pytest.mark.parametrize("chromatic", [True, False])
 def test_constant_attention_gives_the_plain_score(chromatic):
-    generator = torch.Generator().manual_seed(4)
-    ref = torch.rand(2, 3, 96, 112, generator=generator)
-    dist = (ref + 0.1 * torch.randn(ref.shape, generator=generator)).clamp(0, 1)
+    ref, dist = noisy_pair(4, (2, 3, 96, 112), 0.1)
     plain = fsim(ref, dist, chromatic)
     assert torch.allclose(fsim(ref, dist, chromatic, pool=constant_pool()), plain, rtol=1e-6)
 
 
 def test_attention_weights_the_score():
-    generator = torch.Generator().manual_seed(5)
-    ref = torch.rand(2, 3, 96, 112, generator=generator)
-    dist = ref.clone()
-    dist[..., :48, :] = (dist[..., :48, :] + 0.3 * torch.randn(2, 3, 48, 112, generator=generator)).clamp(0, 1)
+    ref, dist = top_half_distorted(5, 96, 112)
     pool = top_half_pool()
     assert torch.all(fsim(ref, dist, pool=pool) < fsim(ref, dist))
 

@@ -6,7 +6,7 @@ import torch
 import smic
 from smic.metrics.lpips import LPIPS, UPPER_BOUND, lpips
 from smic.weights import LPIPS_VGG_LIN, load_packaged
-from tests.conftest import generated_pair
+from tests.conftest import generated_pair, img2_pair, noisy_pair
 
 # Full-precision outputs of the official code, run out of tree as in ../shared/docs/METHOD.md
 # section 9 (Python 3.11, torch 2.13.0 CPU, lpips 0.1.4 with net="vgg", version="0.1",
@@ -28,10 +28,7 @@ OFFICIAL_GENERATED = {
 
 
 def _pair(seed: int = 0, n: int = 1, size: int = 48) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    ref = torch.rand(n, 3, size, size, generator=generator)
-    dist = (ref + 0.1 * torch.randn(n, 3, size, size, generator=generator)).clamp(0, 1)
-    return ref, dist
+    return noisy_pair(seed, (n, 3, size, size), 0.1)
 
 
 @pytest.mark.weights
@@ -53,9 +50,7 @@ def test_img1_raw_full_precision(img1_pair, img1_golden):
 @pytest.mark.parametrize("case", sorted(OFFICIAL_IMG2))
 def test_img2_and_crops_full_precision(fixtures_dir, case):
     rows, cols, expected = OFFICIAL_IMG2[case]
-    folder = fixtures_dir / "reference_pairs"
-    ref = smic.load_image(folder / "Img2_ref.png")[..., rows, cols]
-    dist = smic.load_image(folder / "Img2_dist.png")[..., rows, cols]
+    ref, dist = img2_pair(fixtures_dir, rows, cols)
     assert lpips(ref, dist).item() == pytest.approx(expected, rel=1e-4)
 
 

@@ -7,7 +7,7 @@ import torch
 import smic
 from smic.metrics.ms_ssim import WEIGHTS, downsample, ms_ssim, multiscale
 from smic.metrics.ssim import gaussian_window
-from tests.conftest import constant_pool, top_half_pool
+from tests.conftest import constant_pool, noisy_pair, top_half_distorted, top_half_pool
 
 # The official values of official_values.json are printed to 4 decimals: allow 1e-4 plus half a digit.
 TOLERANCE = 1e-4 + 5e-5
@@ -62,9 +62,7 @@ def test_downsampling_by_hand():
 
 @pytest.mark.parametrize("convention", ["matlab", "rgb"])
 def test_identical_images_maps_and_batch(convention):
-    generator = torch.Generator().manual_seed(3)
-    ref = torch.rand(3, 3, 180, 200, generator=generator)
-    dist = (ref + 0.05 * torch.randn(ref.shape, generator=generator)).clamp(0, 1)
+    ref, dist = noisy_pair(3, (3, 3, 180, 200), 0.05)
     metric = smic.create_metric("ms_ssim", convention=convention)
     assert torch.allclose(metric(ref, ref), torch.ones(3), atol=1e-6)
     batch = metric(ref, dist)
@@ -97,19 +95,14 @@ def test_too_small_for_five_scales(convention, min_size):
 @pytest.mark.parametrize("convention", ["matlab", "rgb"])
 @pytest.mark.parametrize("method", ["product", "wtd_sum"])
 def test_constant_attention_gives_the_plain_score(convention, method):
-    generator = torch.Generator().manual_seed(4)
-    ref = torch.rand(2, 3, 192, 224, generator=generator)
-    dist = (ref + 0.1 * torch.randn(ref.shape, generator=generator)).clamp(0, 1)
+    ref, dist = noisy_pair(4, (2, 3, 192, 224), 0.1)
     plain = ms_ssim(ref, dist, convention, method=method)
     pooled = ms_ssim(ref, dist, convention, pool=constant_pool(), method=method)
     assert torch.allclose(pooled, plain, rtol=1e-6)
 
 
 def test_attention_weights_each_scale():
-    generator = torch.Generator().manual_seed(5)
-    ref = torch.rand(2, 3, 192, 224, generator=generator)
-    dist = ref.clone()
-    dist[..., :96, :] = (dist[..., :96, :] + 0.3 * torch.randn(2, 3, 96, 224, generator=generator)).clamp(0, 1)
+    ref, dist = top_half_distorted(5, 192, 224)
     pool = top_half_pool()
     # attention on the distorted top half lowers the score
     assert torch.all(ms_ssim(ref, dist, pool=pool) < ms_ssim(ref, dist))

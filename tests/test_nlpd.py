@@ -6,7 +6,7 @@ import torch
 
 import smic
 from smic.metrics.nlpd import LEVELS, laplacian_pyramid, min_size_for, nlpd
-from tests.conftest import constant_pool, top_half_pool
+from tests.conftest import constant_pool, noisy_pair, top_half_distorted, top_half_pool
 
 # The official values are printed with 15 decimals; NLP_dist.m reproduced in float64 agrees to
 # 4e-16 on all five pairs. 1e-12 leaves room for other BLAS / convolution kernels' summation order.
@@ -32,10 +32,7 @@ def test_batch_of_the_tid_pairs_matches_the_singles(tid_pairs, tid_official):
 
 
 def random_pair(seed: int, shape=(3, 3, 67, 90)):
-    generator = torch.Generator().manual_seed(seed)
-    ref = torch.rand(shape, generator=generator)
-    dist = (ref + 0.05 * torch.randn(shape, generator=generator)).clamp(0, 1)
-    return ref, dist
+    return noisy_pair(seed, shape, 0.05)
 
 
 def test_identical_images_give_zero_and_batch_is_consistent():
@@ -115,10 +112,7 @@ def test_constant_attention_gives_the_plain_score():
 
 
 def test_attention_weights_each_level():
-    generator = torch.Generator().manual_seed(5)
-    ref = torch.rand(2, 3, 64, 80, generator=generator)
-    dist = ref.clone()
-    dist[..., :32, :] = (dist[..., :32, :] + 0.3 * torch.randn(2, 3, 32, 80, generator=generator)).clamp(0, 1)
+    ref, dist = top_half_distorted(5, 64, 80)
     pool = top_half_pool()
     # attention on the distorted top half raises the distance
     assert torch.all(nlpd(ref, dist, pool=pool) > nlpd(ref, dist))

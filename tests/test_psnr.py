@@ -5,6 +5,7 @@ import torch
 
 import smic
 from smic.metrics.psnr import psnr
+from tests.conftest import noisy_pair
 
 
 def test_tid2013_official_values(tid_pairs, tid_official):
@@ -29,9 +30,7 @@ def test_hand_computed_value_and_map():
 
 
 def test_identical_is_infinite_and_batches_match():
-    generator = torch.Generator().manual_seed(0)
-    ref = torch.rand(3, 3, 16, 16, generator=generator)
-    dist = (ref + 0.05 * torch.randn(3, 3, 16, 16, generator=generator)).clamp(0, 1)
+    ref, dist = noisy_pair(0, (3, 3, 16, 16), 0.05)
     batched = psnr(ref, dist)
     assert torch.equal(batched, torch.cat([psnr(ref[i : i + 1], dist[i : i + 1]) for i in range(3)]))
     assert torch.isinf(psnr(ref, ref)).all()

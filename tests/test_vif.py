@@ -6,7 +6,7 @@ import torch
 
 import smic
 from smic.metrics.vif import LEVELS, MIN_SIZE, vif
-from tests.conftest import constant_pool, top_half_pool
+from tests.conftest import constant_pool, noisy_pair, top_half_distorted, top_half_pool
 
 # The official values are printed to 4 decimals: allow 1e-4 plus half a printed digit.
 # (vifvec.m reproduced in float64 agrees to 3.8e-5 on all five pairs.)
@@ -31,10 +31,7 @@ def test_batch_of_two_tid_pairs_matches_the_official_values(tid_pairs, tid_offic
 
 
 def random_pair(seed: int, shape=(3, 3, 80, 100)):
-    generator = torch.Generator().manual_seed(seed)
-    ref = torch.rand(shape, generator=generator)
-    dist = (ref + 0.1 * torch.randn(shape, generator=generator)).clamp(0, 1)
-    return ref, dist
+    return noisy_pair(seed, shape, 0.1)
 
 
 def test_identical_images_give_one_and_batch_is_consistent():
@@ -93,10 +90,7 @@ def test_constant_attention_gives_the_plain_score():
 
 
 def test_attention_weights_the_sums():
-    generator = torch.Generator().manual_seed(6)
-    ref = torch.rand(2, 3, 96, 96, generator=generator)
-    dist = ref.clone()
-    dist[..., :48, :] = (dist[..., :48, :] + 0.3 * torch.randn(2, 3, 48, 96, generator=generator)).clamp(0, 1)
+    ref, dist = top_half_distorted(6, 96, 96)
     pool = top_half_pool()
     # attention on the distorted top half lowers the fidelity
     assert torch.all(vif(ref, dist, pool=pool) < vif(ref, dist))
