@@ -225,12 +225,18 @@ def test_interrupted_runs_resume_without_recomputing(tmp_path: Path, monkeypatch
     first = start_child(tmp_path, out, tmp_path / "go1")
     second = start_child(tmp_path, out, tmp_path / "go2")  # imports while the first one runs
 
-    assert interrupt_after(first, out, 6, signal.SIGINT) == 130  # Ctrl-C: a clean exit, resumable
-    after_sigint = stored_rows(out)
-    assert 6 <= len(after_sigint) < total
-    (tmp_path / "go2").touch()
-    interrupt_after(second, out, len(after_sigint) + 6, signal.SIGKILL)
-    assert second.returncode == -signal.SIGKILL
+    try:
+        assert interrupt_after(first, out, 6, signal.SIGINT) == 130  # Ctrl-C: a clean exit, resumable
+        after_sigint = stored_rows(out)
+        assert 6 <= len(after_sigint) < total
+        (tmp_path / "go2").touch()
+        interrupt_after(second, out, len(after_sigint) + 6, signal.SIGKILL)
+        assert second.returncode == -signal.SIGKILL
+    finally:  # a failed assertion must not leave a child waiting for its go file
+        for child in (first, second):
+            if child.poll() is None:
+                child.kill()
+                child.communicate()
     after_sigkill = stored_rows(out)
     assert len(after_sigint) + 6 <= len(after_sigkill) < total
     assert {k: after_sigkill[k] for k in after_sigint} == after_sigint  # run 2 recomputed nothing of run 1
