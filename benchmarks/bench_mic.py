@@ -1,6 +1,7 @@
 """Time smic.mic on the batch sizes the SMIC attention needs; compare with minepy when present.
 
     PYTHONPATH=src python benchmarks/bench_mic.py [--device cpu|cuda] [--dtype float64,float32]
+        [--max-registers 128,64]
 
 Cases: n=49 (7x7 patches) at alpha 0.5, c 10 for 4,224 pairs (one 341x256 image at stride 7) and
 180,000 pairs (a stride-1 map); n=16 (DeepWSD's 4x4 patches) for 50,000 pairs; alpha 0.6, c 15
@@ -8,7 +9,8 @@ Cases: n=49 (7x7 patches) at alpha 0.5, c 10 for 4,224 pairs (one 341x256 image 
 spread over [0, 1] per pair, so clump counts range from those of dependent to independent pairs.
 When `minepy` imports in this interpreter, it runs on a subset of the same pairs (one call per
 pair, as the authors' code does), its values are checked against ours, and the ratio of the
-per-MIC times is printed.
+per-MIC times is printed. On a CUDA device the tensor engine (used there without numba-cuda) is
+timed in the same run, and the CUDA kernel under the register caps asked for.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from typing import Callable
 
 import torch
 
-from smic.mic import mic
+from smic.mic import _tensor_engine, grid_plan, mic
 
 CASES = [  # (label, n, pairs, alpha, c, minepy subset)
     ("n=49 a=0.5 c=10", 49, 4_224, 0.5, 10, 1_000),
@@ -37,21 +40,46 @@ def make_pairs(pairs: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tenso
     return x, y
 
 
-def time_ours(x: torch.Tensor, y: torch.Tensor, alpha: float, c: float, dtype: torch.dtype,
+def time_ours(run: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
               device: torch.device, repeats: int) -> tuple[float, torch.Tensor]:
-    """Best wall time of `repeats` runs (after one warm-up run), inputs already on the device."""
+    """Best wall time of `repeats` runs of run(x, y) (after one warm-up run), inputs already on
+    the device."""
     x, y = x.to(device), y.to(device)
-    out = mic(x, y, alpha, c, dtype=dtype)  # warm-up: caches, allocator, kernels
+    out = run(x, y)  # warm-up: caches, allocator, kernels (a CUDA kernel compiles here)
     best = float("inf")
     for _ in range(repeats):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
-        out = mic(x, y, alpha, c, dtype=dtype)
+        out = run(x, y)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         best = min(best, time.perf_counter() - start)
     return best, out.cpu()
+
+
+def engines(device: torch.device, alpha: float, c: float, dtype: torch.dtype,
+            max_registers: list[int]) -> dict[str, Callable]:
+    """What to time: smic.mic; on a CUDA device also its kernel under each register cap (same
+    numbers, other occupancy) and the tensor engine (the fallback without numba-cuda)."""
+    runs = {"smic.mic": lambda x, y: mic(x, y, alpha, c, dtype=dtype)}
+    if device.type != "cuda":
+        return runs
+    from smic import mic_cuda  # noqa: PLC0415 (needs numba's CUDA target)
+
+    def capped(registers: int) -> Callable:
+        def run(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            saved, mic_cuda.MAX_REGISTERS = mic_cuda.MAX_REGISTERS, registers
+            try:
+                return mic(x, y, alpha, c, dtype=dtype)
+            finally:
+                mic_cuda.MAX_REGISTERS = saved
+        return run
+
+    for registers in max_registers:
+        runs[f"kernel <={registers} regs"] = capped(registers)
+    runs["tensor engine"] = lambda x, y: _tensor_engine(x, y, grid_plan(x.shape[1], alpha, c), dtype)
+    return runs
 
 
 def time_minepy(
@@ -79,7 +107,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per case (best is kept)")
     parser.add_argument("--no-minepy", action="store_true", help="skip the minepy comparison")
     parser.add_argument("--quick", action="store_true", help="only the 4,224-pair cases")
+    parser.add_argument("--max-registers", default="", help="CUDA: also time the kernel under these "
+                        "register caps, comma-separated (e.g. 128,96,64)")
     args = parser.parse_args()
+    max_registers = [int(r) for r in args.max_registers.split(",") if r.strip()]
 
     device = torch.device(args.device)
     if args.threads:
@@ -106,21 +137,23 @@ def main() -> None:
                 per_mic, _ = cache[key]
                 minepy_result = (per_mic, None, None, None)
         for dtype in dtypes:
-            repeats = args.repeats or 3
-            if device.type == "cuda":
-                repeats = args.repeats or 10
-            seconds, values = time_ours(x, y, alpha, c, dtype, device, repeats)
-            line = (f"{label:16s} {pairs:>7,d} pairs {str(dtype).split('.')[-1]:8s} "
-                    f"{seconds * 1e3:9.2f} ms  {seconds / pairs * 1e6:7.3f} us/MIC  "
-                    f"{pairs / seconds:12,.0f} MIC/s")
-            if minepy_result is not None:
-                per_mic, ref, xs, ys = minepy_result
-                line += f"  minepy {per_mic * 1e6:6.1f} us/MIC  ratio {per_mic / (seconds / pairs):6.1f}x"
-                if ref is not None:
-                    diff = (values[: len(ref)].double() - ref).abs().max().item()
-                    line += f"  max |diff| {diff:.1e} ({len(ref)} pairs)"
-            print(line, flush=True)
-
+            repeats = args.repeats or (10 if device.type == "cuda" else 3)
+            first = None
+            for engine, run in engines(device, alpha, c, dtype, max_registers).items():
+                seconds, values = time_ours(run, x, y, device, repeats)
+                first = first or seconds
+                line = (f"{label:16s} {pairs:>7,d} pairs {str(dtype).split('.')[-1]:8s} {engine:18s} "
+                        f"{seconds * 1e3:9.2f} ms  {seconds / pairs * 1e6:7.3f} us/MIC  "
+                        f"{pairs / seconds:12,.0f} MIC/s")
+                if engine != "smic.mic":
+                    line += f"  {seconds / first:5.2f}x the time of smic.mic"
+                if minepy_result is not None:
+                    per_mic, ref, xs, ys = minepy_result
+                    line += f"  minepy {per_mic * 1e6:6.1f} us/MIC  ratio {per_mic / (seconds / pairs):6.1f}x"
+                    if ref is not None:
+                        diff = (values[: len(ref)].double() - ref).abs().max().item()
+                        line += f"  max |diff| {diff:.1e} ({len(ref)} pairs)"
+                print(line, flush=True)
 
 if __name__ == "__main__":
     main()

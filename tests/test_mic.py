@@ -14,6 +14,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 import torch
@@ -133,6 +134,17 @@ def test_chunking_changes_nothing(fixture_cases: list[dict], monkeypatch: pytest
     assert (chunked - ref).abs().max().item() < 1e-12
 
 
+@pytest.mark.parametrize("n", [1, 2, 16, 17, 129, 150, 1000])
+def test_kernel_merge_sort_is_numpys_stable_argsort(n: int) -> None:
+    # the kernels' sort for n > RANK_BY_COUNTING (numpy's sorts do not compile for CUDA)
+    sort = numba.njit(lambda v, order, scratch: mic_kernel._merge_order(v, order, scratch))
+    rng = np.random.default_rng(n)
+    for v in (rng.integers(0, 5, n).astype(np.float64), rng.standard_normal(n)):  # ties, none
+        order, scratch = np.empty(n, np.int64), np.empty(n, np.int64)
+        sort(v, order, scratch)
+        assert np.array_equal(order, np.argsort(v, kind="stable"))
+
+
 def test_kernel_blocks_and_threads_change_nothing(fixture_cases: list[dict]) -> None:
     cases = [c for c in fixture_cases if len(c["x"]) == 49 and c["alpha"] == 0.5]
     (_, alpha, c, x, y, ref), = list(_batches(cases))
@@ -149,18 +161,29 @@ def test_kernel_blocks_and_threads_change_nothing(fixture_cases: list[dict]) -> 
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_fixture_cuda_matches_cpu(fixture_cases: list[dict]) -> None:
+def test_fixture_cuda_kernel_matches_cpu(fixture_cases: list[dict]) -> None:
+    if mic_module._cuda_kernel() is None:
+        pytest.skip("numba's CUDA target cannot run here (see the warning): smic.mic uses the tensor engine")
     for _, alpha, c, x, y, ref in _batches(fixture_cases):
         for dtype in (torch.float64, torch.float32):
             gpu = mic(x.cuda(), y.cuda(), alpha, c, dtype=dtype)
-            assert gpu.device.type == "cuda"
+            assert gpu.device.type == "cuda" and gpu.dtype == dtype
             cpu = mic(x, y, alpha, c, dtype=dtype)
+            # both kernels sum in float64 in the same order: the same numbers
             diff = (gpu.cpu().double() - cpu.double()).abs().max().item()
-            # float64: the same numbers; float32: rounding may differ where sums run in
-            # another order (a few 1e-7 at most)
-            tol = 1e-12 if dtype == torch.float64 else TOL
-            assert diff < tol, f"n={len(x[0])} {dtype}: GPU and CPU differ by {diff}"
+            assert diff < 1e-12, f"n={len(x[0])} {dtype}: GPU and CPU differ by {diff}"
             assert (gpu.cpu().double() - ref).abs().max().item() < TOL
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("sync", [True, False])
+def test_fixture_cuda_tensor_engine(fixture_cases: list[dict], monkeypatch: pytest.MonkeyPatch, sync: bool) -> None:
+    # the engine of GPUs without numba's CUDA target
+    monkeypatch.setattr(mic_module, "SYNC_ON_GPU", sync)
+    for _, alpha, c, x, y, ref in _batches(fixture_cases):
+        for dtype in (torch.float64, torch.float32):
+            got = _tensor_engine(x.cuda(), y.cuda(), alpha, c, dtype).cpu().double()
+            assert (got - ref).abs().max().item() < (1e-12 if dtype == torch.float64 else TOL)
 
 
 # --- golden values beyond the fixture (minepy 1.2.6) ------------------------------------------

@@ -26,23 +26,27 @@ W_l(t) = max_s W_{l-1}(s) + E(s, t), E(s, t) = sum_rows g(row count) - g(count) 
 between boundaries s and t, g(k) = k log k (minepy's HP2Q term is -E(s, t) / (c_t - c_s)). The
 results differ from minepy's only by rounding: about 1e-15 in float64.
 
-Two engines, one set of rules. On a CPU, ``smic.mic_kernel`` runs the rules pair by pair in one
-compiled pass (numba), parallel over blocks of pairs: its working set stays in the L1 cache. On
-other devices the tensor engine below runs every pair of a chunk in lockstep: loops run over grid
-shapes and over steps of the equipartitions and of the dynamic programme, never over pairs, and
-pairs are processed in chunks (as many as a third of the free GPU memory holds).
+Three engines, one set of rules. On a CPU, ``smic.mic_kernel`` runs the rules pair by pair in
+one compiled pass (numba), parallel over blocks of pairs: its working set stays in the L1 cache.
+On a CUDA GPU, ``smic.mic_cuda`` compiles the same functions into a kernel with one thread per
+pair (it needs numba's CUDA target, ``numba-cuda``). Elsewhere (or without numba-cuda) the tensor
+engine below runs every pair of a chunk in lockstep: loops run over grid shapes and over steps of
+the equipartitions and of the dynamic programme, never over pairs, and pairs are processed in
+chunks (as many as a third of the free GPU memory holds).
 
-Precision. The default computing dtype is float64 (within about 1e-15 of minepy). With
-``dtype=torch.float32`` the tensor engine keeps the same decisions with float32 weights, within
-1e-6 of minepy (at most 2.3e-7 on the 1,800 golden cases, n <= 150); the CPU kernel always sums
-in float64 and returns the requested dtype.
+Precision. The two kernels always sum in float64 (within about 1e-15 of minepy) and return the
+requested dtype. The tensor engine computes in that dtype: float64 by default; with
+``dtype=torch.float32`` it keeps the same decisions with float32 weights, within 1e-6 of minepy
+(at most 2.3e-7 on the 1,800 golden cases, n <= 150).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
+from types import ModuleType
 
 import torch
 from torch import Tensor
@@ -562,8 +566,8 @@ def mic(
         alpha: grids have at most B = max(n**alpha, 4) cells when alpha is in (0, 1];
             B = min(alpha, n) when alpha >= 4 (minepy's rule).
         c: at most c * X clumps are kept when looking for X columns (c > 0).
-        dtype: result (and, off the CPU, computing) dtype: torch.float64 (default; within
-            about 1e-15 of minepy) or torch.float32 (within 1e-6; on a GPU a little faster).
+        dtype: result dtype (and the tensor engine's computing dtype, see Precision above):
+            torch.float64 (default; within about 1e-15 of minepy) or torch.float32.
 
     Returns:
         Tensor of shape (...) in the computing dtype, on the inputs' device.
@@ -607,15 +611,35 @@ def mic(
     jobs = grid_plan(n, float(alpha), float(c))
     if not jobs or x.shape[0] == 0:
         return torch.zeros(batch, dtype=dtype, device=x.device)
+    table = tuple((job.rows, job.max_cols, job.k_hat) for job in jobs)
     if x.device.type == "cpu":
         from smic.mic_kernel import mic_pairs  # numba loads only when a CPU MIC is asked for
 
         if x.dtype not in (torch.float32, torch.float64):  # half types: float32 holds them exactly
             x, y = x.float(), y.float()
-        table = tuple((job.rows, job.max_cols, job.k_hat) for job in jobs)
         values = mic_pairs(x.numpy(), y.numpy(), table, torch.get_num_threads())
         return torch.from_numpy(values).to(dtype).reshape(batch)
+    if x.device.type == "cuda" and (kernel := _cuda_kernel()) is not None and kernel.fits(n, table):
+        if x.dtype not in (torch.float32, torch.float64):
+            x, y = x.float(), y.float()
+        return kernel.mic_pairs(x, y, table).to(dtype).reshape(batch)
     return _tensor_engine(x, y, jobs, dtype).reshape(batch)
+
+
+@lru_cache(maxsize=1)
+def _cuda_kernel() -> ModuleType | None:
+    """smic.mic_cuda where numba's CUDA target can run it; None (after a warning) otherwise."""
+    try:
+        from smic import mic_cuda
+    except ImportError as err:
+        reason = f"numba's CUDA target cannot be imported ({err})"
+    else:
+        reason = mic_cuda.unavailable()
+        if reason is None:
+            return mic_cuda
+    warnings.warn(f"smic.mic: {reason}; MICs on the GPU use the slower tensor engine "
+                  '(pip install "numba-cuda[cu12]" gives the CUDA kernel)', stacklevel=3)
+    return None
 
 
 def _tensor_engine(x: Tensor, y: Tensor, jobs: tuple[GridJob, ...], dtype: torch.dtype) -> Tensor:

@@ -39,11 +39,48 @@ import numpy as np
 # Up to this n, samples are ordered by counting comparisons (n^2 of them, no branches), faster
 # than numba's sorts on such short vectors.
 RANK_BY_COUNTING = 128
+# Beyond it, a merge sort whose first runs of this length are sorted by insertion.
+MERGE_RUN = 16
 # Largest n for which the packed two-row weight table ((n + 1)^2 float64) is built.
 PACKED_MAX_N = 1023
 # Pairs per parallel task: large enough that allocating the work buffers does not show, small
 # enough that the blocks balance over the cores.
 BLOCK_PAIRS = 64
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _merge_order(v: np.ndarray, order: np.ndarray, scratch: np.ndarray) -> None:
+    """order = the stable argsort of v, by a bottom-up merge sort (numpy's sorts do not compile
+    for CUDA, and this kernel is compiled for both)."""
+    n = v.shape[0]
+    for lo in range(0, n, MERGE_RUN):  # runs of MERGE_RUN by insertion, then merged pairwise
+        for i in range(lo, min(lo + MERGE_RUN, n)):
+            value = v[i]
+            k = i
+            while k > lo and v[order[k - 1]] > value:
+                order[k] = order[k - 1]
+                k -= 1
+            order[k] = i
+    source, target = order, scratch
+    in_order = True  # the sorted runs are in `order`
+    width = MERGE_RUN
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid, hi = min(lo + width, n), min(lo + 2 * width, n)
+            a, b = lo, mid
+            for k in range(lo, hi):
+                if b == hi or (a < mid and v[source[a]] <= v[source[b]]):
+                    target[k] = source[a]
+                    a += 1
+                else:
+                    target[k] = source[b]
+                    b += 1
+        source, target = target, source
+        in_order = not in_order
+        width *= 2
+    if not in_order:
+        for i in range(n):
+            order[i] = scratch[i]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -54,7 +91,7 @@ def _sort_axis(v: np.ndarray, order: np.ndarray, rank: np.ndarray, group: np.nda
     sizes. Returns the number of tie groups."""
     n = v.shape[0]
     if n > RANK_BY_COUNTING:
-        order[:n] = np.argsort(v, kind="mergesort")
+        _merge_order(v, order, rank)  # rank: free until written below
     else:  # rank = samples below, then tied samples slotted in index order
         sizes[:] = 0  # here: tied samples already slotted at each rank
         for i in range(n):

@@ -1,0 +1,144 @@
+"""The MIC engine's CUDA kernel: the CPU kernel's pass, one GPU thread per pair.
+
+numba compiles the functions of ``smic.mic_kernel`` for CUDA as well (functions under
+``numba.njit`` are callable from CUDA kernels), so the rules are written once. Each thread copies
+its pair into local memory and keeps all its work arrays there. Compared with the tensor engine,
+which runs every pair in lockstep through sorts, scans and padded intermediate tensors, a thread
+does only its own pair's work, and the whole batch is one launch on torch's current stream,
+reading the inputs in place through the CUDA array interface.
+
+Local arrays need compile-time shapes: a kernel is built (on first use, about 10 s) for a size
+class, n + 1 and the grid plan's largest row and column counts rounded up to powers of two, at
+least 64 and 4, so one build serves many n (one for every n < 64 at alpha 0.5). The work arrays
+are int32 here (int64 in the CPU kernel; numba compiles one version per array type), which halves
+the local memory; every count is below n. Sums run in float64 as on the CPU, so both kernels give
+the same numbers.
+
+Needs numba's CUDA target (``pip install "numba-cuda[cu12]"``, or ``[cu13]``, which brings NVVM);
+``smic.mic`` falls back to the tensor engine where it is missing.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Callable
+
+import numba
+import numpy as np
+import torch
+from numba import cuda, float64, int32
+from numba.cuda.cudadrv import nvvm
+from torch import Tensor
+
+from smic.mic_kernel import _pair_mic, _tables
+
+__all__ = ["fits", "kernel_arrays", "launch", "mic_pairs", "pair_mic", "unavailable", "work_shapes"]
+
+THREADS_PER_BLOCK = 128
+# Register cap per thread (None: the compiler's choice, 255 for n = 49): fewer registers let more
+# threads be resident, at the cost of spills to local memory.
+MAX_REGISTERS: int | None = None
+# Most local memory per thread a kernel is built with: the driver reserves it for every thread
+# that can be resident at once, so longer vectors are left to the tensor engine.
+LOCAL_BYTES_LIMIT = 128 * 1024  # n = 150 at alpha 0.6: 73 KiB; n = 49 at 0.5: 9 KiB
+# int32 arrays per sample in the CPU kernel's first work tuple (orders, ranks, groups, rows, ...)
+_PER_SAMPLE = 15
+
+Plan = tuple[tuple[int, int, int], ...]  # (rows, max_cols, k_hat) per grid family
+
+
+def _size_class(v: int, least: int) -> int:
+    """The smallest power of two at least v and least: few classes, so few kernels to compile."""
+    return max(least, 1 << (v - 1).bit_length())
+
+
+def work_shapes(n: int, jobs: Plan) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Shapes of a thread's two work arrays for n and the grid plan, rounded to the size class:
+    int32 (per-sample arrays, boundary counts by row, packed codes) and float64 (the pair, DP
+    values by column count, segment weights)."""
+    size = _size_class(n + 1, 64)
+    rows, cols = _size_class(max(j[0] for j in jobs), 4), _size_class(max(j[1] for j in jobs), 4)
+    return (_PER_SAMPLE + rows + 2, size), (2 + cols + 2, size)
+
+
+def fits(n: int, jobs: Plan) -> bool:
+    """Whether a kernel is built for this n and grid plan (see LOCAL_BYTES_LIMIT)."""
+    ints, floats = work_shapes(n, jobs)
+    return 4 * ints[0] * ints[1] + 8 * floats[0] * floats[1] <= LOCAL_BYTES_LIMIT
+
+
+@lru_cache(maxsize=1)
+def unavailable() -> str | None:
+    """Why the kernel cannot run here, or None."""
+    if not cuda.is_available():
+        return "numba finds no CUDA driver"
+    if not nvvm.is_available():
+        return "numba finds no NVVM to compile with"
+    return None
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def pair_mic(i: int, x: np.ndarray, y: np.ndarray, plan: tuple, ints: np.ndarray, floats: np.ndarray) -> float:
+    """MIC of pair i of x, y (pairs, n) with one thread's work arrays (shapes from work_shapes)
+    and the read-only ``plan`` from kernel_arrays: what each thread of the kernel runs."""
+    n = x.shape[1]
+    for k in range(n):
+        floats[0, k] = x[i, k]
+        floats[1, k] = y[i, k]
+    jobs, untied_rows, untied_q, g, pair_table, log = plan
+    work = ((ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], ints[6], ints[7], ints[8], ints[9],
+             ints[10], ints[11], ints[12], ints[13], ints[14]),
+            (ints[_PER_SAMPLE:-1], ints[-1], floats[2:-1], floats[-1]))
+    return _pair_mic(floats[0, :n], floats[1, :n], jobs, untied_rows, untied_q, (g, pair_table, log), work)
+
+
+@lru_cache(maxsize=16)
+def _kernel(ints: tuple[int, int], floats: tuple[int, int], max_registers: int | None):  # noqa: ANN202
+    """The kernel (a numba CUDA dispatcher) of one size class: the local arrays' shapes are
+    compile-time constants."""
+
+    @cuda.jit(max_registers=max_registers)
+    def kernel(x, y, plan, out):  # noqa: ANN001
+        i = cuda.grid(1)
+        if i < out.shape[0]:
+            out[i] = pair_mic(i, x, y, plan, cuda.local.array(ints, int32), cuda.local.array(floats, float64))
+
+    return kernel
+
+
+def kernel_arrays(n: int, jobs: Plan, to: Callable[[np.ndarray], Any]) -> tuple:
+    """The kernel's read-only arguments for this n and grid plan, each passed through ``to``
+    (a copy to the GPU): the plan, the untied rows (int32, as the work arrays) and their counts,
+    g, the packed two-row table and the logarithms (see smic.mic_kernel._tables)."""
+    (g, pair_table, log), untied_rows, untied_q = _tables(n, jobs)
+    if pair_table.shape[0] == 0:  # not used past PACKED_MAX_N, but numba wants an array
+        pair_table = g[:1]
+    return tuple(to(np.ascontiguousarray(a)) for a in (
+        np.array(jobs, dtype=np.int64), untied_rows.astype(np.int32), untied_q, g, pair_table, log))
+
+
+def launch(x: Any, y: Any, jobs: Plan, arrays: tuple, out: Any, stream: Any = 0) -> None:
+    """Run the kernel on CUDA arrays: x, y (pairs, n) float32 or float64, ``arrays`` from
+    kernel_arrays, out (pairs,) float64."""
+    kernel = _kernel(*work_shapes(x.shape[1], jobs), MAX_REGISTERS)
+    blocks = (out.shape[0] + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
+    kernel[blocks, THREADS_PER_BLOCK, stream](x, y, arrays, out)
+
+
+@lru_cache(maxsize=16)
+def _device_arrays(n: int, jobs: Plan, device: torch.device) -> tuple:
+    return kernel_arrays(n, jobs, lambda a: cuda.as_cuda_array(torch.from_numpy(a).to(device)))
+
+
+def mic_pairs(x: Tensor, y: Tensor, jobs: Plan) -> Tensor:
+    """MIC of each row pair of the CUDA tensors x, y (pairs, n), float32 or float64, for the grid
+    families ``jobs``; float64 result on their device."""
+    x, y = x.contiguous(), y.contiguous()
+    out = torch.empty(x.shape[0], dtype=torch.float64, device=x.device)
+    index = x.device.index if x.device.index is not None else torch.cuda.current_device()
+    with cuda.gpus[index]:
+        arrays = _device_arrays(x.shape[1], jobs, torch.device("cuda", index))
+        stream = cuda.external_stream(torch.cuda.current_stream(x.device).cuda_stream)
+        wrap = lambda t: cuda.as_cuda_array(t, sync=False)  # noqa: E731  (one stream: no wait)
+        launch(wrap(x), wrap(y), jobs, arrays, wrap(out), stream)
+    return out

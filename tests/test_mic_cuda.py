@@ -1,0 +1,90 @@
+"""The CUDA kernel of smic.mic (smic.mic_cuda) where no GPU is needed: the pass each thread runs,
+with the kernel's int32 work arrays of the kernel's shapes, against minepy 1.2.6 on the CPU (with
+numba's bounds checks on, so the shapes are shown to suffice), and the kernel compiled to PTX
+where numba finds NVVM. On a GPU, tests/test_mic.py and tests/test_gpu.py run it for real.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numba
+import pytest
+
+mic_cuda = pytest.importorskip("smic.mic_cuda", reason="numba's CUDA target cannot be imported")
+mic_module = importlib.import_module("smic.mic")
+
+DATA = Path(__file__).resolve().parent / "data" / "mic_minepy.json.gz"
+
+# Each fixture case through the thread pass, one call per pair (the kernel's grid of threads),
+# reusing one pair of work arrays as a thread's local memory would be: uninitialised each time.
+# Added: y alternating 0, 1 along x = 0..n-1 (minepy 1.2.6, MINE(0.5, 10): one clump per sample).
+THREAD_PASS = textwrap.dedent("""
+    ALTERNATING = {49: 0.023414319671026432, 150: 0.006318823663065089}
+    import gzip, json, sys
+    import numpy as np
+    from smic import mic_cuda
+    from smic.mic import grid_plan
+
+    worst = 0.0
+    cases = json.load(gzip.open(sys.argv[1]))["cases"]
+    for n, value in ALTERNATING.items():  # n clumps before superclumps: the largest boundary index
+        cases.append({"x": list(range(n)), "y": [k % 2 for k in range(n)], "alpha": 0.5, "c": 10, "mic": value})
+    for key in sorted({(len(c["x"]), c["alpha"], c["c"]) for c in cases}):
+        group = [c for c in cases if (len(c["x"]), c["alpha"], c["c"]) == key]
+        n, jobs = key[0], tuple((j.rows, j.max_cols, j.k_hat) for j in grid_plan(*key))
+        plan = mic_cuda.kernel_arrays(n, jobs, np.asarray)
+        shape_ints, shape_floats = mic_cuda.work_shapes(n, jobs)
+        x = np.array([c["x"] for c in group], dtype=np.float32)
+        y = np.array([c["y"] for c in group], dtype=np.float32)
+        for i, case in enumerate(group):
+            ints = np.random.randint(-9, 9, shape_ints).astype(np.int32)
+            floats = np.random.randn(*shape_floats)
+            worst = max(worst, abs(mic_cuda.pair_mic(i, x, y, plan, ints, floats) - case["mic"]))
+    print(worst)
+""")
+
+
+def test_thread_pass_matches_minepy(tmp_path: Path) -> None:
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path))
+    run = subprocess.run([sys.executable, "-c", THREAD_PASS, str(DATA)], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert float(run.stdout) < 1e-12
+
+
+def _plan(n: int, alpha: float, c: float) -> tuple[tuple[int, int, int], ...]:
+    return tuple((job.rows, job.max_cols, job.k_hat) for job in mic_module.grid_plan(n, alpha, c))
+
+
+def test_size_classes() -> None:
+    plan = _plan(49, 0.5, 10)  # the attention's MICs: rows 2 and 3, up to 3 columns
+    assert mic_cuda.work_shapes(49, plan) == ((15 + 4 + 2, 64), (2 + 4 + 2, 64))
+    assert mic_cuda.work_shapes(16, _plan(16, 0.5, 10)) == mic_cuda.work_shapes(49, plan)  # one kernel
+    assert mic_cuda.fits(150, _plan(150, 0.6, 15))  # every fixture case runs on the kernel
+    assert not mic_cuda.fits(1100, _plan(1100, 0.5, 10))  # left to the tensor engine
+
+
+@pytest.mark.skipif(not mic_cuda.nvvm.is_available(), reason="numba finds no NVVM to compile with")
+def test_kernel_compiles_for_cuda() -> None:
+    plan = _plan(49, 0.5, 10)
+    arrays = mic_cuda.kernel_arrays(49, plan, lambda a: a)
+    kernel = mic_cuda._kernel(*mic_cuda.work_shapes(49, plan), None)
+    signature = (numba.float32[:, ::1], numba.float32[:, ::1], numba.typeof(arrays), numba.float64[::1])
+    ptx, _ = mic_cuda.cuda.compile_ptx(kernel.py_func, signature, cc=(8, 0))
+    assert ".entry" in ptx and "__local_depot" in ptx  # one kernel, its work in local memory
+
+
+def test_missing_cuda_target_falls_back_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mic_cuda, "unavailable", lambda: "numba finds no CUDA driver")
+    mic_module._cuda_kernel.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="numba finds no CUDA driver.*tensor engine"):
+            assert mic_module._cuda_kernel() is None
+    finally:
+        mic_module._cuda_kernel.cache_clear()
