@@ -17,6 +17,7 @@ import numba
 import pytest
 
 mic_cuda = pytest.importorskip("smic.mic_cuda", reason="numba's CUDA target cannot be imported")
+from numba.cuda.cudadrv.error import CudaSupportError, NvvmSupportError  # noqa: E402
 mic_module = importlib.import_module("smic.mic")
 
 DATA = Path(__file__).resolve().parent / "data" / "mic_minepy.json.gz"
@@ -70,13 +71,16 @@ def test_size_classes() -> None:
     assert not mic_cuda.fits(1100, _plan(1100, 0.5, 10))  # left to the tensor engine
 
 
-@pytest.mark.skipif(not mic_cuda.nvvm.is_available(), reason="numba finds no NVVM to compile with")
 def test_kernel_compiles_for_cuda() -> None:
     plan = _plan(49, 0.5, 10)
     arrays = mic_cuda.kernel_arrays(49, plan, lambda a: a)
     kernel = mic_cuda._kernel(*mic_cuda.work_shapes(49, plan), None)
     signature = (numba.float32[:, ::1], numba.float32[:, ::1], numba.typeof(arrays), numba.float64[::1])
-    ptx, _ = mic_cuda.cuda.compile_ptx(kernel.py_func, signature, cc=(8, 0))
+    try:
+        ptx, _ = mic_cuda.cuda.compile_ptx(kernel.py_func, signature, cc=(8, 0))
+    except (CudaSupportError, NvvmSupportError) as err:  # a typing error still fails the test
+        pytest.skip(f"numba cannot compile CUDA code here without a GPU ({type(err).__name__}; "
+                    "numba-cuda with NVVM and NVRTC can)")
     assert ".entry" in ptx and "__local_depot" in ptx  # one kernel, its work in local memory
 
 
