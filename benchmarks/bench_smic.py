@@ -86,6 +86,23 @@ def timed(fn, repeat: int, device: torch.device) -> float:
     return statistics.median(times)
 
 
+def print_profile(fn) -> None:
+    """The operators that take the most GPU time in one call of fn, and GPU busy vs wall time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - start
+    events = prof.key_averages()
+    busy = sum(e.self_device_time_total for e in events) / 1e6
+    print(f"    profiled call: wall {wall * 1e3:.1f} ms (profiler on), GPU busy {busy * 1e3:.1f} ms")
+    print(events.table(sort_by="self_device_time_total", row_limit=8, max_name_column_width=40))
+
+
 def authors_seconds(args: argparse.Namespace, name: str, ref: torch.Tensor, dist: torch.Tensor) -> float | None:
     """Seconds of the authors' code for metric ``name``, or of their stride-1 map for "map"."""
     import tempfile
@@ -120,6 +137,8 @@ def main() -> None:
     parser.add_argument("--authors-dir")
     parser.add_argument("--authors-python")
     parser.add_argument("--authors-path", default="", help="extra sys.path entries (e.g. a torchvision stand-in)")
+    parser.add_argument("--profile", action="store_true",
+                        help="GPU: also print torch.profiler's busiest operators of each enhanced metric at --batch")
     args = parser.parse_args()
     device = torch.device(args.device)
     ref, dist = (image.to(device) for image in sample_512x384())
@@ -167,6 +186,8 @@ def main() -> None:
                     many = args.batch / timed(lambda: metric(big_ref, big_dist), args.repeat, device)
                     print(f"  {name:<8}{options.get('variant', 'reference'):<10} batch 1: {one:8.1f}  "
                           f"batch {args.batch}: {many:8.1f}  ({many / vgg_rate:.0%} of VGG16)")
+                    if args.profile:
+                        print_profile(lambda: metric(big_ref, big_dist))
 
 
 if __name__ == "__main__":
