@@ -84,6 +84,13 @@ def test_kernel_compiles_for_cuda() -> None:
     assert ".entry" in ptx and "__local_depot" in ptx  # one kernel, its work in local memory
 
 
+def test_block_size_fills_every_multiprocessor() -> None:
+    assert mic_cuda.block_size(180_000, 132) == mic_cuda.THREADS_PER_BLOCK  # a stride-1 map
+    assert mic_cuda.block_size(4_224, 132) == 32  # one image pair at stride 7: 132 blocks
+    assert mic_cuda.block_size(10_000, 132) == 64  # 157 blocks (128 threads: 79 blocks)
+    assert mic_cuda.block_size(5, 132) == 32
+
+
 def test_missing_cuda_target_falls_back_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mic_cuda, "unavailable", lambda: "numba finds no CUDA driver")
     mic_module._cuda_kernel.cache_clear()
