@@ -69,6 +69,8 @@ def test_size_classes() -> None:
     assert mic_cuda.work_shapes(16, _plan(16, 0.5, 10)) == mic_cuda.work_shapes(49, plan)  # one kernel
     assert mic_cuda.fits(150, _plan(150, 0.6, 15))  # every fixture case runs on the kernel
     assert not mic_cuda.fits(1100, _plan(1100, 0.5, 10))  # left to the tensor engine
+    beyond = importlib.import_module("smic.mic_kernel").PACKED_MAX_N + 1  # where the packed table is empty
+    assert not mic_cuda.fits(beyond, _plan(beyond, 0.1, 1))  # even with the fewest rows and columns
 
 
 def test_kernel_compiles_for_cuda() -> None:

@@ -111,10 +111,9 @@ def _kernel(ints: tuple[int, int], floats: tuple[int, int], max_registers: int |
 def kernel_arrays(n: int, jobs: Plan, to: Callable[[np.ndarray], Any]) -> tuple:
     """The kernel's read-only arguments for this n and grid plan, each passed through ``to``
     (a copy to the GPU): the plan, the untied rows (int32, as the work arrays) and their counts,
-    g, the packed two-row table and the logarithms (see smic.mic_kernel._tables)."""
+    g, the packed two-row table (empty past PACKED_MAX_N: such n do not fit) and the logarithms
+    (see smic.mic_kernel._tables)."""
     (g, pair_table, log), untied_rows, untied_q = _tables(n, jobs)
-    if pair_table.shape[0] == 0:  # not used past PACKED_MAX_N, but numba wants an array
-        pair_table = g[:1]
     return tuple(to(np.ascontiguousarray(a)) for a in (
         np.array(jobs, dtype=np.int64), untied_rows.astype(np.int32), untied_q, g, pair_table, log))
 
