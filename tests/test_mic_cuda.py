@@ -67,8 +67,8 @@ def test_size_classes() -> None:
     plan = _plan(49, 0.5, 10)  # the attention's MICs: rows 2 and 3, up to 3 columns
     assert mic_cuda.work_shapes(49, plan) == ((15 + 4 + 2, 64), (2 + 4 + 2, 64))
     assert mic_cuda.work_shapes(16, _plan(16, 0.5, 10)) == mic_cuda.work_shapes(49, plan)  # one kernel
-    assert mic_cuda.fits(150, _plan(150, 0.6, 15))  # every fixture case runs on the kernel
-    assert not mic_cuda.fits(1100, _plan(1100, 0.5, 10))  # left to the tensor engine
+    assert mic_cuda.fits(100, _plan(100, 0.6, 15))  # 25 KiB a thread
+    assert not mic_cuda.fits(150, _plan(150, 0.5, 10))  # 49 KiB: left to the tensor engine
     beyond = importlib.import_module("smic.mic_kernel").PACKED_MAX_N + 1  # where the packed table is empty
     assert not mic_cuda.fits(beyond, _plan(beyond, 0.1, 1))  # even with the fewest rows and columns
 
@@ -91,6 +91,12 @@ def test_block_size_fills_every_multiprocessor() -> None:
     assert mic_cuda.block_size(4_224, 132) == 32  # one image pair at stride 7: 132 blocks
     assert mic_cuda.block_size(10_000, 132) == 64  # 157 blocks (128 threads: 79 blocks)
     assert mic_cuda.block_size(5, 132) == 32
+
+
+def test_launches_silence_numba_cudas_low_occupancy_warning() -> None:
+    # numba-cuda warns with a class of its own, not numba's (which it does not subclass)
+    errors = pytest.importorskip("numba.cuda.core.errors", reason="numba-cuda not installed")
+    assert errors.NumbaPerformanceWarning in mic_cuda.PERFORMANCE_WARNINGS
 
 
 def test_missing_cuda_target_falls_back_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -638,7 +638,7 @@ def _cuda_kernel() -> ModuleType | None:
         if reason is None:
             return mic_cuda
     warnings.warn(f"smic.mic: {reason}; MICs on the GPU use the slower tensor engine "
-                  '(pip install "numba-cuda[cu12]" gives the CUDA kernel)', stacklevel=3)
+                  '(pip install "smic[cuda13]", or [cuda12], gives the CUDA kernel)', stacklevel=3)
     return None
 
 

@@ -14,8 +14,8 @@ are int32 here (int64 in the CPU kernel; numba compiles one version per array ty
 the local memory; every count is below n. Sums run in float64 as on the CPU, so both kernels give
 the same numbers.
 
-Needs numba's CUDA target (``pip install "numba-cuda[cu12]"``, or ``[cu13]``, which brings NVVM);
-``smic.mic`` falls back to the tensor engine where it is missing.
+Needs numba-cuda (``pip install "smic[cuda13]"`` or ``[cuda12]``, after the CUDA of your torch:
+numba-cuda with NVVM); ``smic.mic`` falls back to the tensor engine where it is missing.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numba
 import numpy as np
 import torch
 from numba import cuda, float64, int32
-from numba.core.errors import NumbaPerformanceWarning
+from numba.core.errors import NumbaPerformanceWarning as CoreNumbaPerformanceWarning
 from numba.cuda.cudadrv import nvvm
 from torch import Tensor
 
@@ -36,13 +36,20 @@ from smic.mic_kernel import _pair_mic, _tables
 
 __all__ = ["block_size", "fits", "kernel_arrays", "launch", "mic_pairs", "pair_mic", "unavailable", "work_shapes"]
 
+try:  # numba-cuda's own class (not numba's): what its launches warn with
+    from numba.cuda.core.errors import NumbaPerformanceWarning
+except ImportError:
+    NumbaPerformanceWarning = CoreNumbaPerformanceWarning
+PERFORMANCE_WARNINGS = (NumbaPerformanceWarning, CoreNumbaPerformanceWarning)
+
 THREADS_PER_BLOCK = 128
 # Register cap per thread (None: the compiler's choice, 255 for n = 49): fewer registers let more
 # threads be resident, at the cost of spills to local memory.
 MAX_REGISTERS: int | None = None
 # Most local memory per thread a kernel is built with: the driver reserves it for every thread
-# that can be resident at once, so longer vectors are left to the tensor engine.
-LOCAL_BYTES_LIMIT = 128 * 1024  # n = 150 at alpha 0.6: 73 KiB; n = 49 at 0.5: 9 KiB
+# the GPU can hold (2,048 per multiprocessor), so 9 KiB (n = 49, alpha 0.5) is 2.5 GB on an H200's
+# 132 multiprocessors. Longer vectors (n >= 128 at alpha 0.5) are left to the tensor engine.
+LOCAL_BYTES_LIMIT = 32 * 1024
 # int32 arrays per sample in the CPU kernel's first work tuple (orders, ranks, groups, rows, ...)
 _PER_SAMPLE = 15
 
@@ -72,6 +79,8 @@ def fits(n: int, jobs: Plan) -> bool:
 @lru_cache(maxsize=1)
 def unavailable() -> str | None:
     """Why the kernel cannot run here, or None."""
+    if getattr(cuda, "implementation", None) != "NVIDIA":
+        return "numba's built-in CUDA target (deprecated) is installed, not numba-cuda"
     if not cuda.is_available():
         return "numba finds no CUDA driver"
     if not nvvm.is_available():
@@ -131,7 +140,8 @@ def launch(x: Any, y: Any, jobs: Plan, arrays: tuple, out: Any, threads: int, st
     kernel = _kernel(*work_shapes(x.shape[1], jobs), MAX_REGISTERS)
     blocks = (out.shape[0] + threads - 1) // threads
     with warnings.catch_warnings():  # numba warns of grids that cannot fill the GPU: small batches
-        warnings.simplefilter("ignore", NumbaPerformanceWarning)
+        for category in PERFORMANCE_WARNINGS:
+            warnings.simplefilter("ignore", category)
         kernel[blocks, threads, stream](x, y, arrays, out)
 
 
