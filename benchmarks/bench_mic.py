@@ -120,6 +120,11 @@ def main() -> None:
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "-"
     print(f"torch {torch.__version__}, device {device} ({gpu}), CPU threads {torch.get_num_threads()}, "
           f"load average {load:.2f}")
+    if device.type == "cuda":  # the driver's local-memory reservation for the CUDA kernel
+        free = torch.cuda.mem_get_info(device)[0]
+        mic(*(t.to(device) for t in make_pairs(64, 49, 0)))
+        torch.cuda.synchronize(device)
+        print(f"device memory taken by the first MIC launch (n=49): {(free - torch.cuda.mem_get_info(device)[0]) / 2**30:.2f} GiB")
     cache: dict[tuple, tuple[float, torch.Tensor]] = {}
     for seed, (label, n, pairs, alpha, c, subset) in enumerate(CASES):
         if args.quick and pairs > 5_000:

@@ -46,9 +46,10 @@ THREADS_PER_BLOCK = 128
 # Register cap per thread (None: the compiler's choice, 255 for n = 49): fewer registers let more
 # threads be resident, at the cost of spills to local memory.
 MAX_REGISTERS: int | None = None
-# Most local memory per thread a kernel is built with: the driver reserves it for every thread
-# the GPU can hold (2,048 per multiprocessor), so 9 KiB (n = 49, alpha 0.5) is 2.5 GB on an H200's
-# 132 multiprocessors. Longer vectors (n >= 128 at alpha 0.5) are left to the tensor engine.
+# Most local memory per thread a kernel is built with: the driver reserves local memory for as
+# many threads as the GPU can hold (2,048 per multiprocessor), so 9 KiB (n = 49, alpha 0.5) may
+# take 2.5 GB on an H200 (bench_mic.py prints it). Longer vectors (n >= 128 at alpha 0.5) are
+# left to the tensor engine.
 LOCAL_BYTES_LIMIT = 32 * 1024
 # int32 arrays per sample in the CPU kernel's first work tuple (orders, ranks, groups, rows, ...)
 _PER_SAMPLE = 15
