@@ -2,9 +2,10 @@
 variant, and the stride-1 attention map; optionally the authors' code in the same run.
 
     python benchmarks/bench_smic.py [--device cuda] [--repeat 3]
-        [--authors-dir DIR --authors-python PY --authors-path DIRS]   # KANGX99/SMIC smic-pytorch on CPU
+        [--authors-dir DIR --authors-python PY --authors-path DIRS]   # KANGX99/SMIC smic-pytorch, same device
 
-On a GPU it also prints pairs per second at batch 1 and --batch, against the bare VGG16 pass.
+On a GPU it also prints pairs per second at batch 1 and --batch, against the bare VGG16 pass and
+the authors' code (one pair per call, as it is written; its MICs run on the CPU through minepy).
 """
 
 from __future__ import annotations
@@ -29,16 +30,20 @@ sys.path[:0] = [{dir!r}, *{extra!r}.split(':')]
 import preprocess, importlib
 torch.set_num_threads({threads})
 module = importlib.import_module({module!r})
-model = getattr(module, {cls!r})()
+model = getattr(module, {cls!r})().to({device!r})
 ref = Image.fromarray(np.load({ref!r}))
 dist = Image.fromarray(np.load({dist!r}))
 wsd = {cls!r} == 'DeepWSD_SMIC'
 prep = preprocess.wsd_prepare_image if wsd else preprocess.prepare_image
-a, b = prep(ref), prep(dist)
+a, b = prep(ref).to({device!r}), prep(dist).to({device!r})
+run = (lambda: model(a, b, as_loss=False)) if wsd else (lambda: model(a, b))
+run()  # warm-up (CUDA context, cuDNN)
 times = []
 for _ in range({repeat}):
     start = time.perf_counter()
-    model(a, b, as_loss=False) if wsd else model(a, b)
+    run()
+    if {device!r} != 'cpu':
+        torch.cuda.synchronize()
     times.append(time.perf_counter() - start)
 print(statistics.median(times))
 """
@@ -52,11 +57,13 @@ from PIL import Image
 sys.path[:0] = [{dir!r}, *{extra!r}.split(':')]
 import preprocess, SMIC_Map
 torch.set_num_threads({threads})
-model = SMIC_Map.GEN_SMIC_MAP()
-a = preprocess.prepare_image(Image.fromarray(np.load({ref!r})))
-b = preprocess.prepare_image(Image.fromarray(np.load({dist!r})))
+model = SMIC_Map.GEN_SMIC_MAP().to({device!r})
+a = preprocess.prepare_image(Image.fromarray(np.load({ref!r}))).to({device!r})
+b = preprocess.prepare_image(Image.fromarray(np.load({dist!r}))).to({device!r})
 start = time.perf_counter()
 model(a, b, name='bench')
+if {device!r} != 'cpu':
+    torch.cuda.synchronize()
 print(time.perf_counter() - start)
 """
 
@@ -119,7 +126,8 @@ def authors_seconds(args: argparse.Namespace, name: str, ref: torch.Tensor, dist
             paths.append(path)
         snippet = AUTHORS_MAP_SNIPPET if name == "map" else AUTHORS_SNIPPET
         code = snippet.format(dir=args.authors_dir, extra=args.authors_path, module=cls, cls=cls,
-                              ref=paths[0], dist=paths[1], repeat=args.repeat, threads=torch.get_num_threads())
+                              ref=paths[0], dist=paths[1], repeat=args.repeat, threads=torch.get_num_threads(),
+                              device=args.device)
         done = subprocess.run([args.authors_python, "-c", code], capture_output=True, text=True, cwd=folder,
                               check=False)
     if done.returncode != 0:
@@ -153,6 +161,7 @@ def main() -> None:
         print(header + ("   authors  authors/ours" if args.authors_dir else ""))
         dists = smic.create_metric("dists", device=device)
         base_dists = timed(lambda: dists(ref, dist), args.repeat, device)  # the cost PSNR/SSIM+SMIC add
+        authors: dict[str, float | None] = {}  # their seconds per pair, on this device
         for name in args.metrics.split(","):
             metrics = {form: smic.create_metric(name, device=device, **options) for form, options in
                        (("official", {}), ("reference", {"attention": "smic"}),
@@ -162,15 +171,15 @@ def main() -> None:
                     f"{seconds['reference'] / seconds['official']:>14.2f}"
                     f"{seconds['reference'] / base_dists:>11.2f}"
                     f"{seconds['paper'] / seconds['official']:>16.2f}{seconds['paper'] / base_dists:>13.2f}")
-            if args.authors_dir and device.type == "cpu":
-                theirs = authors_seconds(args, name, ref.cpu(), dist.cpu())
+            if args.authors_dir:
+                theirs = authors[name] = authors_seconds(args, name, ref.cpu(), dist.cpu())
                 if theirs is not None:
                     line += f"{theirs:>10.3f}{theirs / seconds['reference']:>13.1f}x"
             print(line)
         small_ref, small_dist = prepare(ref), prepare(dist)  # 341x256, as the authors' SMIC_Map.py
         stride1 = timed(lambda: attention_map(small_ref, small_dist, stride=1), 1, device)
         line = f"stride-1 attention map of the prepared 341x256 pair (both stages): {stride1:.3f} s"
-        if args.authors_dir and device.type == "cpu":
+        if args.authors_dir:
             theirs = authors_seconds(args, "map", ref.cpu(), dist.cpu())
             if theirs is not None:
                 line += f"; authors' SMIC_Map.py {theirs:.2f} s ({theirs / stride1:.1f}x)"
@@ -184,8 +193,11 @@ def main() -> None:
                     metric = smic.create_metric(name, device=device, **options)
                     one = 1 / timed(lambda: metric(ref, dist), args.repeat, device)
                     many = args.batch / timed(lambda: metric(big_ref, big_dist), args.repeat, device)
-                    print(f"  {name:<8}{options.get('variant', 'reference'):<10} batch 1: {one:8.1f}  "
-                          f"batch {args.batch}: {many:8.1f}  ({many / vgg_rate:.0%} of VGG16)")
+                    line = (f"  {name:<8}{options.get('variant', 'reference'):<10} batch 1: {one:8.1f}  "
+                            f"batch {args.batch}: {many:8.1f}  ({many / vgg_rate:.0%} of VGG16)")
+                    if authors.get(name) and "variant" not in options:
+                        line += f"  authors' code {1 / authors[name]:.2f} pairs/s: {many * authors[name]:.0f}x"
+                    print(line)
                     if args.profile:
                         print_profile(lambda: metric(big_ref, big_dist))
 

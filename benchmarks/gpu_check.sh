@@ -3,7 +3,7 @@
 # fit one 10-minute call: `bash benchmarks/gpu_check.sh [tests|mic|smic|rest|all]` (default all).
 #   tests: MIC fixture on the CUDA kernel and the tensor engine, CPU/GPU agreement of every metric
 #   mic:   bench_mic (CUDA kernel under register caps against the tensor engine, same run)
-#   smic:  bench_smic (throughput against the bare VGG16 pass, with profiles)
+#   smic:  bench_smic (throughput against the bare VGG16 pass and the authors' code, with profiles)
 #   rest:  bench_metrics and bench_pipeline on the GPU
 set -uo pipefail
 export PYTHONPATH=src PYTHONUNBUFFERED=1
@@ -20,7 +20,14 @@ if want mic; then
     python3 benchmarks/bench_mic.py --device cuda --dtype float64 --max-registers 128,64
 fi
 if want smic; then
-    python3 benchmarks/bench_smic.py --device cuda --repeat 5 --batch 32 --profile
+    # the authors' code beside ours where an out-of-tree copy was carried: .gpu/authors (KANGX99/SMIC
+    # smic-pytorch), .gpu/tv_standin (torchvision's VGG16 on our weights), .gpu/whl (a minepy wheel)
+    authors=()
+    if [ -d .gpu/authors ] && python3 -m pip install -q --no-index --no-deps --target /tmp/site .gpu/whl/*.whl; then
+        export PYTHONPATH=src:/tmp/site SMIC_STANDIN_VGG16=$PWD/.gpu/smic_home/vgg16_imagenet.pth
+        authors=(--authors-dir "$PWD/.gpu/authors" --authors-python python3 --authors-path "$PWD/.gpu/tv_standin")
+    fi
+    python3 benchmarks/bench_smic.py --device cuda --repeat 5 --batch 32 --profile "${authors[@]}"
 fi
 if want rest; then
     python3 benchmarks/bench_metrics.py --device cuda --metrics psnr,ssim,lpips,dists,deepwsd,ms_ssim,fsim,vif,nlpd,mad,pieapp
