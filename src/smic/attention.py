@@ -66,10 +66,6 @@ def patches(x: torch.Tensor, size: int, stride: int) -> torch.Tensor:
     return F.unfold(x, size, stride=stride).view(n, c, size * size, -1).permute(0, 3, 1, 2)
 
 
-def patch_grid(height: int, width: int, size: int, stride: int) -> tuple[int, int]:
-    return (height - size) // stride + 1, (width - size) // stride + 1
-
-
 def dependency_map(
     f_ref: torch.Tensor,
     f_dist: torch.Tensor,
@@ -91,9 +87,10 @@ def dependency_map(
     else:
         w = weight.to(f_ref)
         p_ref, p_dist = F.conv2d(f_ref, w), F.conv2d(f_dist, w)
-    values = mic(patches(p_dist, patch, stride), patches(p_ref, patch, stride), alpha=alpha, c=c)
-    h, w_ = patch_grid(*f_ref.shape[-2:], patch, stride)
-    return values.double().mean(dim=-1).view(-1, h, w_)
+    # (N, K, h, w, patch^2): each patch's values in the order of `patches`; one copy per image
+    # when mic flattens them (F.unfold would write every window out once more first)
+    windows = [p.unfold(2, patch, stride).unfold(3, patch, stride).flatten(-2) for p in (p_dist, p_ref)]
+    return mic(*windows, alpha=alpha, c=c).double().mean(dim=1)
 
 
 def resize_linear(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
