@@ -50,7 +50,7 @@ def _layers(pooling: Pooling) -> list[nn.Module]:
         if item == "M":
             layers.append(nn.MaxPool2d(2, 2) if pooling == "max" else L2Pool2d(channels))
         else:
-            layers += [nn.Conv2d(channels, item, 3, padding=1), nn.ReLU()]
+            layers += [nn.Conv2d(channels, item, 3, padding=1), nn.ReLU(inplace=True)]
             channels = item
     return layers
 
