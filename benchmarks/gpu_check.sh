@@ -7,6 +7,8 @@
 #   rest:  bench_metrics and bench_pipeline on the GPU
 set -uo pipefail
 export PYTHONPATH=src PYTHONUNBUFFERED=1
+# weights: a carried copy of the cache (smic's resolver needs the network or a cache)
+if [ -z "${SMIC_HOME:-}" ] && [ -d .gpu/smic_home ]; then export SMIC_HOME=$PWD/.gpu/smic_home; fi
 part=${1:-all}
 want() { [ "$part" = all ] || [ "$part" = "$1" ]; }
 nvidia-smi -L
