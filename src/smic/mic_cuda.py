@@ -32,7 +32,7 @@ from numba.core.errors import NumbaPerformanceWarning as CoreNumbaPerformanceWar
 from numba.cuda.cudadrv import nvvm
 from torch import Tensor
 
-from smic.mic_kernel import _pair_mic, _tables
+from smic.mic_kernel import PER_SAMPLE, _pair_mic, _tables
 
 __all__ = ["block_size", "fits", "kernel_arrays", "launch", "mic_pairs", "pair_mic", "unavailable", "work_shapes"]
 
@@ -51,8 +51,6 @@ MAX_REGISTERS: int | None = None
 # take 2.5 GB on an H200 (bench_mic.py prints it). Longer vectors (n >= 128 at alpha 0.5) are
 # left to the tensor engine.
 LOCAL_BYTES_LIMIT = 32 * 1024
-# int32 arrays per sample in the CPU kernel's first work tuple (orders, ranks, groups, rows, ...)
-_PER_SAMPLE = 15
 
 Plan = tuple[tuple[int, int, int], ...]  # (rows, max_cols, k_hat) per grid family
 
@@ -68,7 +66,7 @@ def work_shapes(n: int, jobs: Plan) -> tuple[tuple[int, int], tuple[int, int]]:
     values by column count, segment weights)."""
     size = _size_class(n + 1, 64)
     rows, cols = _size_class(max(j[0] for j in jobs), 4), _size_class(max(j[1] for j in jobs), 4)
-    return (_PER_SAMPLE + rows + 2, size), (2 + cols + 2, size)
+    return (PER_SAMPLE + rows + 2, size), (2 + cols + 2, size)
 
 
 def fits(n: int, jobs: Plan) -> bool:
@@ -100,7 +98,7 @@ def pair_mic(i: int, x: np.ndarray, y: np.ndarray, plan: tuple, ints: np.ndarray
     jobs, untied_rows, untied_q, g, pair_table, log = plan
     work = ((ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], ints[6], ints[7], ints[8], ints[9],
              ints[10], ints[11], ints[12], ints[13], ints[14]),
-            (ints[_PER_SAMPLE:-1], ints[-1], floats[2:-1], floats[-1]))
+            (ints[PER_SAMPLE:-1], ints[-1], floats[2:-1], floats[-1]))
     return _pair_mic(floats[0, :n], floats[1, :n], jobs, untied_rows, untied_q, (g, pair_table, log), work)
 
 

@@ -43,6 +43,10 @@ RANK_BY_COUNTING = 128
 MERGE_RUN = 16
 # Largest n for which the packed two-row weight table ((n + 1)^2 float64) is built.
 PACKED_MAX_N = 1023
+# Arrays of n + 1 integers in a pair's work: orders, ranks, tie groups and group sizes of both
+# axes, row groups by column, rows of groups and of samples, clumps, clump sizes, superclumps,
+# running counts (the first element of _pair_mic's work).
+PER_SAMPLE = 15
 # Pairs per parallel task: large enough that allocating the work buffers does not show, small
 # enough that the blocks balance over the cores.
 BLOCK_PAIRS = 64
@@ -336,7 +340,7 @@ def _mic_pairs(x: np.ndarray, y: np.ndarray, jobs: np.ndarray, untied_rows: np.n
     pairs, n = x.shape
     rows_max, cols_max = jobs[:, 0].max(), jobs[:, 1].max()
     for block in numba.prange((pairs + BLOCK_PAIRS - 1) // BLOCK_PAIRS):
-        per_sample = np.empty((15, n + 1), np.int64)
+        per_sample = np.empty((PER_SAMPLE, n + 1), np.int64)
         work = ((per_sample[0], per_sample[1], per_sample[2], per_sample[3], per_sample[4],
                  per_sample[5], per_sample[6], per_sample[7], per_sample[8], per_sample[9],
                  per_sample[10], per_sample[11], per_sample[12], per_sample[13], per_sample[14]),
