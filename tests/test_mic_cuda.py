@@ -46,7 +46,7 @@ THREAD_PASS = textwrap.dedent("""
         for i, case in enumerate(group):
             ints = np.random.randint(-9, 9, shape_ints).astype(np.int32)
             floats = np.random.randn(*shape_floats)
-            worst = max(worst, abs(mic_cuda.pair_mic(i, x, y, plan, ints, floats) - case["mic"]))
+            worst = max(worst, abs(mic_cuda.pair_mic(i, n, x, y, plan, ints, floats) - case["mic"]))
     print(worst)
 """)
 
@@ -63,12 +63,11 @@ def _plan(n: int, alpha: float, c: float) -> tuple[tuple[int, int, int], ...]:
     return tuple((job.rows, job.max_cols, job.k_hat) for job in mic_module.grid_plan(n, alpha, c))
 
 
-def test_size_classes() -> None:
+def test_work_shapes_and_limit() -> None:
     plan = _plan(49, 0.5, 10)  # the attention's MICs: rows 2 and 3, up to 3 columns
-    assert mic_cuda.work_shapes(49, plan) == ((15 + 4 + 2, 64), (2 + 4 + 2, 64))
-    assert mic_cuda.work_shapes(16, _plan(16, 0.5, 10)) == mic_cuda.work_shapes(49, plan)  # one kernel
-    assert mic_cuda.fits(100, _plan(100, 0.6, 15))  # 25 KiB a thread
-    assert not mic_cuda.fits(150, _plan(150, 0.5, 10))  # 49 KiB: left to the tensor engine
+    assert mic_cuda.work_shapes(49, plan) == ((15 + 3 + 2, 50), (2 + 3 + 2, 50))
+    assert mic_cuda.fits(150, _plan(150, 0.5, 10))  # 25 KiB a thread
+    assert not mic_cuda.fits(150, _plan(150, 0.6, 15))  # 32.4 KiB: left to the tensor engine
     beyond = importlib.import_module("smic.mic_kernel").PACKED_MAX_N + 1  # where the packed table is empty
     assert not mic_cuda.fits(beyond, _plan(beyond, 0.1, 1))  # even with the fewest rows and columns
 
@@ -76,14 +75,15 @@ def test_size_classes() -> None:
 def test_kernel_compiles_for_cuda() -> None:
     plan = _plan(49, 0.5, 10)
     arrays = mic_cuda.kernel_arrays(49, plan, lambda a: a)
-    kernel = mic_cuda._kernel(*mic_cuda.work_shapes(49, plan), None)
+    kernel = mic_cuda._kernel(49, *mic_cuda.work_shapes(49, plan), None)
     signature = (numba.float32[:, ::1], numba.float32[:, ::1], numba.typeof(arrays), numba.float64[::1])
     try:
         ptx, _ = mic_cuda.cuda.compile_ptx(kernel.py_func, signature, cc=(8, 0))
     except (CudaSupportError, NvvmSupportError) as err:  # a typing error still fails the test
         pytest.skip(f"numba cannot compile CUDA code here without a GPU ({type(err).__name__}; "
                     "numba-cuda with NVVM and NVRTC can)")
-    assert ".entry" in ptx and "__local_depot" in ptx  # one kernel, its work in local memory
+    # one kernel whose local memory is its two work arrays: (15 + 3 + 2) x 50 int32, 7 x 50 float64
+    assert ptx.count(".entry") == 1 and f"__local_depot0[{4 * 20 * 50 + 8 * 7 * 50}]" in ptx
 
 
 def test_block_size_fills_every_multiprocessor() -> None:

@@ -7,12 +7,11 @@ which runs every pair in lockstep through sorts, scans and padded intermediate t
 does only its own pair's work, and the whole batch is one launch on torch's current stream,
 reading the inputs in place through the CUDA array interface.
 
-Local arrays need compile-time shapes: a kernel is built (on first use, about 10 s) for a size
-class, n + 1 and the grid plan's largest row and column counts rounded up to powers of two, at
-least 64 and 4, so one build serves many n (one for every n < 64 at alpha 0.5). The work arrays
-are int32 here (int64 in the CPU kernel; numba compiles one version per array type), which halves
-the local memory; every count is below n. Sums run in float64 as on the CPU, so both kernels give
-the same numbers.
+Local arrays need compile-time shapes, so a kernel is built (on first use, about 10 s) for each
+n and grid plan; knowing n, the compiler also unrolls and keeps everything in registers. The
+work arrays are int32 here (int64 in the CPU kernel; numba compiles one version per array type),
+which halves the local memory; every count is below n. Sums run in float64 as on the CPU, so
+both kernels give the same numbers.
 
 Needs numba-cuda (``pip install "smic[cuda13]"`` or ``[cuda12]``, after the CUDA of your torch:
 numba-cuda with NVVM); ``smic.mic`` falls back to the tensor engine where it is missing.
@@ -47,26 +46,20 @@ THREADS_PER_BLOCK = 128
 # threads be resident, at the cost of spills to local memory.
 MAX_REGISTERS: int | None = None
 # Most local memory per thread a kernel is built with: the driver reserves local memory for as
-# many threads as the GPU can hold (2,048 per multiprocessor), so 9 KiB (n = 49, alpha 0.5) may
-# take 2.5 GB on an H200 (bench_mic.py prints it). Longer vectors (n >= 128 at alpha 0.5) are
+# many threads as the GPU can hold (2,048 per multiprocessor), so 6.6 KiB (n = 49, alpha 0.5) may
+# take 1.8 GB on an H200 (bench_mic.py prints it). Longer vectors (n > 189 at alpha 0.5) are
 # left to the tensor engine.
 LOCAL_BYTES_LIMIT = 32 * 1024
 
 Plan = tuple[tuple[int, int, int], ...]  # (rows, max_cols, k_hat) per grid family
 
 
-def _size_class(v: int, least: int) -> int:
-    """The smallest power of two at least v and least: few classes, so few kernels to compile."""
-    return max(least, 1 << (v - 1).bit_length())
-
-
 def work_shapes(n: int, jobs: Plan) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Shapes of a thread's two work arrays for n and the grid plan, rounded to the size class:
-    int32 (per-sample arrays, boundary counts by row, packed codes) and float64 (the pair, DP
-    values by column count, segment weights)."""
-    size = _size_class(n + 1, 64)
-    rows, cols = _size_class(max(j[0] for j in jobs), 4), _size_class(max(j[1] for j in jobs), 4)
-    return (PER_SAMPLE + rows + 2, size), (2 + cols + 2, size)
+    """Shapes of a thread's two work arrays for n and the grid plan: int32 (per-sample arrays,
+    boundary counts by row, packed codes) and float64 (the pair, DP values by column count,
+    segment weights)."""
+    rows, cols = max(j[0] for j in jobs), max(j[1] for j in jobs)
+    return (PER_SAMPLE + rows + 2, n + 1), (2 + cols + 2, n + 1)
 
 
 def fits(n: int, jobs: Plan) -> bool:
@@ -88,10 +81,10 @@ def unavailable() -> str | None:
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def pair_mic(i: int, x: np.ndarray, y: np.ndarray, plan: tuple, ints: np.ndarray, floats: np.ndarray) -> float:
+def pair_mic(i: int, n: int, x: np.ndarray, y: np.ndarray, plan: tuple, ints: np.ndarray,
+             floats: np.ndarray) -> float:
     """MIC of pair i of x, y (pairs, n) with one thread's work arrays (shapes from work_shapes)
     and the read-only ``plan`` from kernel_arrays: what each thread of the kernel runs."""
-    n = x.shape[1]
     for k in range(n):
         floats[0, k] = x[i, k]
         floats[1, k] = y[i, k]
@@ -102,16 +95,17 @@ def pair_mic(i: int, x: np.ndarray, y: np.ndarray, plan: tuple, ints: np.ndarray
     return _pair_mic(floats[0, :n], floats[1, :n], jobs, untied_rows, untied_q, (g, pair_table, log), work)
 
 
-@lru_cache(maxsize=16)
-def _kernel(ints: tuple[int, int], floats: tuple[int, int], max_registers: int | None):  # noqa: ANN202
-    """The kernel (a numba CUDA dispatcher) of one size class: the local arrays' shapes are
-    compile-time constants."""
+@lru_cache(maxsize=32)
+def _kernel(n: int, ints: tuple[int, int], floats: tuple[int, int], max_registers: int | None):  # noqa: ANN202
+    """The kernel (a numba CUDA dispatcher) for n samples: n and the local arrays' shapes are
+    compile-time constants. Built per n, the code is much better than one built for any n (at
+    n = 49 for sm_90: 221 registers and no spills, against 255 registers and 2.5 KB of spills)."""
 
     @cuda.jit(max_registers=max_registers)
     def kernel(x, y, plan, out):  # noqa: ANN001
         i = cuda.grid(1)
         if i < out.shape[0]:
-            out[i] = pair_mic(i, x, y, plan, cuda.local.array(ints, int32), cuda.local.array(floats, float64))
+            out[i] = pair_mic(i, n, x, y, plan, cuda.local.array(ints, int32), cuda.local.array(floats, float64))
 
     return kernel
 
@@ -136,7 +130,7 @@ def block_size(pairs: int, processors: int) -> int:
 def launch(x: Any, y: Any, jobs: Plan, arrays: tuple, out: Any, threads: int, stream: Any = 0) -> None:
     """Run the kernel on CUDA arrays, ``threads`` per block: x, y (pairs, n) float32 or float64,
     ``arrays`` from kernel_arrays, out (pairs,) float64."""
-    kernel = _kernel(*work_shapes(x.shape[1], jobs), MAX_REGISTERS)
+    kernel = _kernel(x.shape[1], *work_shapes(x.shape[1], jobs), MAX_REGISTERS)
     blocks = (out.shape[0] + threads - 1) // threads
     with warnings.catch_warnings():  # numba warns of grids that cannot fill the GPU: small batches
         for category in PERFORMANCE_WARNINGS:
