@@ -178,6 +178,7 @@ def test_fixture_cuda_kernel_matches_cpu(fixture_cases: list[dict]) -> None:
             diff = (gpu.cpu().double() - cpu.double()).abs().max().item()
             assert diff < 1e-12, f"n={len(x[0])} {dtype}: GPU and CPU differ by {diff}"
             assert (gpu.cpu().double() - ref).abs().max().item() < TOL
+    assert mic_module._cuda_kernel() is not None, "the kernel failed: see the warning"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import numba
+import numpy as np
 import pytest
 
 mic_cuda = pytest.importorskip("smic.mic_cuda", reason="numba's CUDA target cannot be imported")
@@ -104,6 +105,23 @@ def test_missing_cuda_target_falls_back_with_a_warning(monkeypatch: pytest.Monke
     mic_module._cuda_kernel.cache_clear()
     try:
         with pytest.warns(UserWarning, match="numba finds no CUDA driver.*tensor engine"):
+            assert mic_module._cuda_kernel() is None
+    finally:
+        mic_module._cuda_kernel.cache_clear()
+
+
+def test_a_failed_launch_is_recorded_and_ends_in_the_tensor_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    if mic_cuda._missing_target() is None:
+        pytest.skip("a working CUDA target here: the launch below would run")
+    monkeypatch.setattr(mic_cuda, "_failure", None)
+    plan = _plan(16, 0.5, 10)
+    x = np.zeros((3, 16), np.float32)
+    with pytest.raises(mic_cuda.KernelUnavailable, match="MIC CUDA kernel failed"):
+        mic_cuda.launch(x, x, plan, mic_cuda.kernel_arrays(16, plan, lambda a: a), np.zeros(3), 32)
+    assert mic_cuda.unavailable().startswith("the MIC CUDA kernel failed here")
+    mic_module._cuda_kernel.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="MIC CUDA kernel failed.*tensor engine"):
             assert mic_module._cuda_kernel() is None
     finally:
         mic_module._cuda_kernel.cache_clear()

@@ -622,7 +622,11 @@ def mic(
     if x.device.type == "cuda" and (kernel := _cuda_kernel()) is not None and kernel.fits(n, table):
         if x.dtype not in (torch.float32, torch.float64):
             x, y = x.float(), y.float()
-        return kernel.mic_pairs(x, y, table).to(dtype).reshape(batch)
+        try:
+            return kernel.mic_pairs(x, y, table).to(dtype).reshape(batch)
+        except kernel.KernelUnavailable:
+            _cuda_kernel.cache_clear()
+            _cuda_kernel()  # warns with the failure, and keeps the tensor engine from now on
     return _tensor_engine(x, y, jobs, dtype).reshape(batch)
 
 
@@ -632,13 +636,12 @@ def _cuda_kernel() -> ModuleType | None:
     try:
         from smic import mic_cuda
     except ImportError as err:
-        reason = f"numba's CUDA target cannot be imported ({err})"
+        reason = f'numba\'s CUDA target cannot be imported ({err}; pip install "smic[cuda13]" or [cuda12])'
     else:
         reason = mic_cuda.unavailable()
         if reason is None:
             return mic_cuda
-    warnings.warn(f"smic.mic: {reason}; MICs on the GPU use the slower tensor engine "
-                  '(pip install "smic[cuda13]", or [cuda12], gives the CUDA kernel)', stacklevel=3)
+    warnings.warn(f"smic.mic: {reason}; MICs on the GPU use the slower tensor engine", stacklevel=3)
     return None
 
 

@@ -14,7 +14,8 @@ which halves the local memory; every count is below n. Sums run in float64 as on
 both kernels give the same numbers.
 
 Needs numba-cuda (``pip install "smic[cuda13]"`` or ``[cuda12]``, after the CUDA of your torch:
-numba-cuda with NVVM); ``smic.mic`` falls back to the tensor engine where it is missing.
+numba-cuda with NVVM). ``smic.mic`` warns and uses the tensor engine where it is missing, and
+from the first launch that fails (a numba-cuda that cannot build it, too little memory).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from torch import Tensor
 
 from smic.mic_kernel import PER_SAMPLE, _pair_mic, _tables
 
-__all__ = ["block_size", "fits", "kernel_arrays", "launch", "mic_pairs", "pair_mic", "unavailable", "work_shapes"]
+__all__ = ["KernelUnavailable", "block_size", "fits", "kernel_arrays", "launch", "mic_pairs", "pair_mic", "unavailable", "work_shapes"]
 
 try:  # numba-cuda's own class (not numba's): what its launches warn with
     from numba.cuda.core.errors import NumbaPerformanceWarning
@@ -68,15 +69,29 @@ def fits(n: int, jobs: Plan) -> bool:
     return 4 * ints[0] * ints[1] + 8 * floats[0] * floats[1] <= LOCAL_BYTES_LIMIT
 
 
-@lru_cache(maxsize=1)
+INSTALL = 'pip install "smic[cuda13]", or [cuda12], after the CUDA of your torch build'
+
+
+class KernelUnavailable(RuntimeError):
+    """The kernel could not be built or launched here (smic.mic then uses the tensor engine)."""
+
+
+_failure: str | None = None  # why a launch failed, once one has
+
+
 def unavailable() -> str | None:
     """Why the kernel cannot run here, or None."""
+    return _failure or _missing_target()
+
+
+@lru_cache(maxsize=1)
+def _missing_target() -> str | None:
     if getattr(cuda, "implementation", None) != "NVIDIA":
-        return "numba's built-in CUDA target (deprecated) is installed, not numba-cuda"
+        return f"numba's built-in CUDA target (deprecated) is installed, not numba-cuda ({INSTALL})"
     if not cuda.is_available():
         return "numba finds no CUDA driver"
     if not nvvm.is_available():
-        return "numba finds no NVVM to compile with"
+        return f"numba finds no NVVM to compile with ({INSTALL})"
     return None
 
 
@@ -132,10 +147,15 @@ def launch(x: Any, y: Any, jobs: Plan, arrays: tuple, out: Any, threads: int, st
     ``arrays`` from kernel_arrays, out (pairs,) float64."""
     kernel = _kernel(x.shape[1], *work_shapes(x.shape[1], jobs), MAX_REGISTERS)
     blocks = (out.shape[0] + threads - 1) // threads
+    global _failure
     with warnings.catch_warnings():  # numba warns of grids that cannot fill the GPU: small batches
         for category in PERFORMANCE_WARNINGS:
             warnings.simplefilter("ignore", category)
-        kernel[blocks, threads, stream](x, y, arrays, out)
+        try:
+            kernel[blocks, threads, stream](x, y, arrays, out)
+        except Exception as err:  # noqa: BLE001  (this numba-cuda, driver or GPU cannot run it)
+            _failure = f"the MIC CUDA kernel failed here ({type(err).__name__}: {' '.join(str(err).split())})"
+            raise KernelUnavailable(_failure) from err
 
 
 @lru_cache(maxsize=16)
