@@ -76,6 +76,15 @@ def generated_pair(name: str) -> tuple[np.ndarray, np.ndarray]:
     return ref, np.clip(np.round(dist), 0, 255).astype(np.uint8)
 
 
+def tid_batch(tid_pairs: dict, tid_official: dict, metric: str, names: list[str]) -> tuple[torch.Tensor, ...]:
+    """The named TID2013 calibration pairs as one float64 batch (ref, dist) and the official
+    values of ``metric`` for them."""
+    ref = torch.cat([tid_pairs[name][0] for name in names]).double()
+    dist = torch.cat([tid_pairs[name][1] for name in names]).double()
+    expected = torch.tensor([tid_official["official"][metric][name] for name in names], dtype=torch.float64)
+    return ref, dist, expected
+
+
 def noisy_pair(seed: int, shape: tuple[int, ...], noise: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
     """A uniform random image batch and a copy with Gaussian noise of std ``noise``, clipped."""
     generator = torch.Generator().manual_seed(seed)

@@ -100,17 +100,22 @@ def test_launches_silence_numba_cudas_low_occupancy_warning() -> None:
     assert errors.NumbaPerformanceWarning in mic_cuda.PERFORMANCE_WARNINGS
 
 
-def test_missing_cuda_target_falls_back_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mic_cuda, "unavailable", lambda: "numba finds no CUDA driver")
+@pytest.fixture
+def fresh_kernel_choice():
+    """smic.mic's cached choice of the CUDA kernel, made anew in the test and forgotten after it."""
     mic_module._cuda_kernel.cache_clear()
-    try:
-        with pytest.warns(UserWarning, match="numba finds no CUDA driver.*tensor engine"):
-            assert mic_module._cuda_kernel() is None
-    finally:
-        mic_module._cuda_kernel.cache_clear()
+    yield
+    mic_module._cuda_kernel.cache_clear()
 
 
-def test_a_failed_launch_is_recorded_and_ends_in_the_tensor_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_cuda_target_falls_back_with_a_warning(monkeypatch: pytest.MonkeyPatch, fresh_kernel_choice) -> None:
+    monkeypatch.setattr(mic_cuda, "unavailable", lambda: "numba finds no CUDA driver")
+    with pytest.warns(UserWarning, match="numba finds no CUDA driver.*tensor engine"):
+        assert mic_module._cuda_kernel() is None
+
+
+def test_a_failed_launch_is_recorded_and_ends_in_the_tensor_engine(monkeypatch: pytest.MonkeyPatch,
+                                                                    fresh_kernel_choice) -> None:
     if mic_cuda._missing_target() is None:
         pytest.skip("a working CUDA target here: the launch below would run")
     monkeypatch.setattr(mic_cuda, "_failure", None)
@@ -119,9 +124,5 @@ def test_a_failed_launch_is_recorded_and_ends_in_the_tensor_engine(monkeypatch: 
     with pytest.raises(mic_cuda.KernelUnavailable, match="MIC CUDA kernel failed"):
         mic_cuda.launch(x, x, plan, mic_cuda.kernel_arrays(16, plan, lambda a: a), np.zeros(3), 32)
     assert mic_cuda.unavailable().startswith("the MIC CUDA kernel failed here")
-    mic_module._cuda_kernel.cache_clear()
-    try:
-        with pytest.warns(UserWarning, match="MIC CUDA kernel failed.*tensor engine"):
-            assert mic_module._cuda_kernel() is None
-    finally:
-        mic_module._cuda_kernel.cache_clear()
+    with pytest.warns(UserWarning, match="MIC CUDA kernel failed.*tensor engine"):
+        assert mic_module._cuda_kernel() is None

@@ -6,7 +6,7 @@ import torch
 
 import smic
 from smic.metrics.nlpd import LEVELS, laplacian_pyramid, min_size_for, nlpd
-from tests.conftest import constant_pool, noisy_pair, top_half_distorted, top_half_pool
+from tests.conftest import constant_pool, noisy_pair, tid_batch, top_half_distorted, top_half_pool
 
 # The official values are printed with 15 decimals; NLP_dist.m reproduced in float64 agrees to
 # 4e-16 on all five pairs. 1e-12 leaves room for other BLAS / convolution kernels' summation order.
@@ -25,9 +25,7 @@ def test_official_tid2013_values(tid_pairs, tid_official, name):
 
 def test_batch_of_the_tid_pairs_matches_the_singles(tid_pairs, tid_official):
     names = sorted(tid_pairs)
-    ref = torch.cat([tid_pairs[name][0] for name in names]).double()
-    dist = torch.cat([tid_pairs[name][1] for name in names]).double()
-    expected = torch.tensor([tid_official["official"]["nlpd"][name] for name in names], dtype=torch.float64)
+    ref, dist, expected = tid_batch(tid_pairs, tid_official, "nlpd", names)
     assert torch.allclose(nlpd(ref, dist), expected, atol=TOLERANCE_FLOAT64, rtol=0)
 
 

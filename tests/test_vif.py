@@ -6,7 +6,7 @@ import torch
 
 import smic
 from smic.metrics.vif import LEVELS, MIN_SIZE, vif
-from tests.conftest import constant_pool, noisy_pair, top_half_distorted, top_half_pool
+from tests.conftest import constant_pool, noisy_pair, tid_batch, top_half_distorted, top_half_pool
 
 # The official values are printed to 4 decimals: allow 1e-4 plus half a printed digit.
 # (vifvec.m reproduced in float64 agrees to 3.8e-5 on all five pairs.)
@@ -24,9 +24,7 @@ def test_official_tid2013_values(tid_pairs, tid_official, name):
 
 def test_batch_of_two_tid_pairs_matches_the_official_values(tid_pairs, tid_official):
     names = ["I03", "I19"]  # the singles are covered above; a batch of two keeps the test short
-    ref = torch.cat([tid_pairs[name][0] for name in names]).double()
-    dist = torch.cat([tid_pairs[name][1] for name in names]).double()
-    expected = torch.tensor([tid_official["official"]["vif"][name] for name in names], dtype=torch.float64)
+    ref, dist, expected = tid_batch(tid_pairs, tid_official, "vif", names)
     assert torch.allclose(vif(ref, dist), expected, atol=TOLERANCE, rtol=0)
 
 

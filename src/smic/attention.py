@@ -60,10 +60,15 @@ def projection_weights(
     return {stage: weights[stage] for stage in stages}
 
 
+def windows(x: torch.Tensor, size: int, stride: int) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, h, w, size*size): the values of each patch, row-major, in one copy
+    (F.unfold's order; unfolding the two spatial dims as views leaves only the final copy)."""
+    return x.unfold(2, size, stride).unfold(3, size, stride).flatten(-2)
+
+
 def patches(x: torch.Tensor, size: int, stride: int) -> torch.Tensor:
     """(N, C, H, W) -> (N, L, C, size*size): the values of each patch, patches row-major."""
-    n, c = x.shape[:2]
-    return F.unfold(x, size, stride=stride).view(n, c, size * size, -1).permute(0, 3, 1, 2)
+    return windows(x, size, stride).flatten(2, 3).transpose(1, 2)
 
 
 def dependency_map(
@@ -87,10 +92,8 @@ def dependency_map(
     else:
         w = weight.to(f_ref)
         p_ref, p_dist = F.conv2d(f_ref, w), F.conv2d(f_dist, w)
-    # (N, K, h, w, patch^2): each patch's values in the order of `patches`; one copy per image
-    # when mic flattens them (F.unfold would write every window out once more first)
-    windows = [p.unfold(2, patch, stride).unfold(3, patch, stride).flatten(-2) for p in (p_dist, p_ref)]
-    return mic(*windows, alpha=alpha, c=c).double().mean(dim=1)
+    values = mic(windows(p_dist, patch, stride), windows(p_ref, patch, stride), alpha=alpha, c=c)  # (N, K, h, w)
+    return values.double().mean(dim=1)
 
 
 def resize_linear(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

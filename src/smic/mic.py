@@ -612,16 +612,14 @@ def mic(
     if not jobs or x.shape[0] == 0:
         return torch.zeros(batch, dtype=dtype, device=x.device)
     table = tuple((job.rows, job.max_cols, job.k_hat) for job in jobs)
+    if x.dtype not in (torch.float32, torch.float64):  # half types: float32 holds them exactly
+        x, y = x.float(), y.float()
     if x.device.type == "cpu":
         from smic.mic_kernel import mic_pairs  # numba loads only when a CPU MIC is asked for
 
-        if x.dtype not in (torch.float32, torch.float64):  # half types: float32 holds them exactly
-            x, y = x.float(), y.float()
         values = mic_pairs(x.numpy(), y.numpy(), table, torch.get_num_threads())
         return torch.from_numpy(values).to(dtype).reshape(batch)
     if x.device.type == "cuda" and (kernel := _cuda_kernel()) is not None and kernel.fits(n, table):
-        if x.dtype not in (torch.float32, torch.float64):
-            x, y = x.float(), y.float()
         try:
             return kernel.mic_pairs(x, y, table).to(dtype).reshape(batch)
         except kernel.KernelUnavailable:
