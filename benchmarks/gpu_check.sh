@@ -13,7 +13,7 @@ part=${1:-all}
 want() { [ "$part" = all ] || [ "$part" = "$1" ]; }
 nvidia-smi -L
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
-python3 -c "from smic.mic import _cuda_kernel; print('MIC CUDA kernel:', _cuda_kernel() is not None)"
+python3 -c "from smic.cuda_launch import unavailable; print('numba CUDA kernels:', unavailable('MIC') or 'available')"
 if want tests; then
     python3 -m pytest -q -p no:cacheprovider tests/test_mic_cuda.py tests/test_mic.py tests/test_gpu.py \
         -k "cuda or gpu" 2>&1 | tail -15

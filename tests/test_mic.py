@@ -162,9 +162,12 @@ def test_kernel_blocks_and_threads_change_nothing(fixture_cases: list[dict]) -> 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_fixture_cuda_kernel_matches_cpu(fixture_cases: list[dict]) -> None:
-    kernel = mic_module._cuda_kernel()
-    if kernel is None:
-        pytest.skip("numba-cuda cannot run here (see the warning): smic.mic uses the tensor engine")
+    from smic import cuda_launch
+
+    if (reason := cuda_launch.unavailable(mic_module.CUDA_KERNEL)) is not None:
+        pytest.skip(f"smic.mic uses the tensor engine here: {reason}")
+    from smic import mic_cuda as kernel
+
     for (n, *_), alpha, c, x, y, ref in _batches(fixture_cases):
         if not kernel.fits(n, tuple((j.rows, j.max_cols, j.k_hat) for j in grid_plan(n, alpha, c))):
             assert n == 150  # n = 150 at alpha 0.6 goes to the tensor engine (tested below)
@@ -178,7 +181,7 @@ def test_fixture_cuda_kernel_matches_cpu(fixture_cases: list[dict]) -> None:
             diff = (gpu.cpu().double() - cpu.double()).abs().max().item()
             assert diff < 1e-12, f"n={len(x[0])} {dtype}: GPU and CPU differ by {diff}"
             assert (gpu.cpu().double() - ref).abs().max().item() < TOL
-    assert mic_module._cuda_kernel() is not None, "the kernel failed: see the warning"
+    assert cuda_launch.unavailable(mic_module.CUDA_KERNEL) is None, "the kernel failed: see the warning"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

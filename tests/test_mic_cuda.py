@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import numba
@@ -20,6 +21,7 @@ import pytest
 mic_cuda = pytest.importorskip("smic.mic_cuda", reason="numba's CUDA target cannot be imported")
 from numba.cuda.cudadrv.error import CudaSupportError, NvvmSupportError  # noqa: E402
 mic_module = importlib.import_module("smic.mic")
+cuda_launch = importlib.import_module("smic.cuda_launch")
 
 DATA = Path(__file__).resolve().parent / "data" / "mic_minepy.json.gz"
 
@@ -97,32 +99,32 @@ def test_block_size_fills_every_multiprocessor() -> None:
 def test_launches_silence_numba_cudas_low_occupancy_warning() -> None:
     # numba-cuda warns with a class of its own, not numba's (which it does not subclass)
     errors = pytest.importorskip("numba.cuda.core.errors", reason="numba-cuda not installed")
-    assert errors.NumbaPerformanceWarning in mic_cuda.PERFORMANCE_WARNINGS
+    assert errors.NumbaPerformanceWarning in cuda_launch._performance_warnings()
 
 
 @pytest.fixture
-def fresh_kernel_choice():
-    """smic.mic's cached choice of the CUDA kernel, made anew in the test and forgotten after it."""
-    mic_module._cuda_kernel.cache_clear()
-    yield
-    mic_module._cuda_kernel.cache_clear()
+def fresh_kernel_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No kernel failure recorded nor fallback announced yet, for this test only."""
+    monkeypatch.setattr(cuda_launch, "_failures", {})
+    monkeypatch.setattr(cuda_launch, "_warned", set())
 
 
 def test_missing_cuda_target_falls_back_with_a_warning(monkeypatch: pytest.MonkeyPatch, fresh_kernel_choice) -> None:
-    monkeypatch.setattr(mic_cuda, "unavailable", lambda: "numba finds no CUDA driver")
+    monkeypatch.setattr(cuda_launch, "_missing_target", lambda: "numba finds no CUDA driver")
     with pytest.warns(UserWarning, match="numba finds no CUDA driver.*tensor engine"):
-        assert mic_module._cuda_kernel() is None
+        assert not mic_module._cuda_kernel_runs(49, _plan(49, 0.5, 10))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once only
+        assert not mic_module._cuda_kernel_runs(49, _plan(49, 0.5, 10))
 
 
-def test_a_failed_launch_is_recorded_and_ends_in_the_tensor_engine(monkeypatch: pytest.MonkeyPatch,
-                                                                    fresh_kernel_choice) -> None:
-    if mic_cuda._missing_target() is None:
+def test_a_failed_launch_is_recorded_and_ends_in_the_tensor_engine(fresh_kernel_choice) -> None:
+    if cuda_launch.unavailable(mic_module.CUDA_KERNEL) is None:
         pytest.skip("a working CUDA target here: the launch below would run")
-    monkeypatch.setattr(mic_cuda, "_failure", None)
     plan = _plan(16, 0.5, 10)
     x = np.zeros((3, 16), np.float32)
-    with pytest.raises(mic_cuda.KernelUnavailable, match="MIC CUDA kernel failed"):
-        mic_cuda.launch(x, x, plan, mic_cuda.kernel_arrays(16, plan, lambda a: a), np.zeros(3), 32)
-    assert mic_cuda.unavailable().startswith("the MIC CUDA kernel failed here")
+    with pytest.raises(cuda_launch.KernelUnavailable, match="MIC CUDA kernel failed"):
+        mic_cuda.run(x, x, plan, mic_cuda.kernel_arrays(16, plan, lambda a: a), np.zeros(3), 32)
+    assert cuda_launch.unavailable(mic_module.CUDA_KERNEL).startswith("the MIC CUDA kernel failed here")
     with pytest.warns(UserWarning, match="MIC CUDA kernel failed.*tensor engine"):
-        assert mic_module._cuda_kernel() is None
+        assert not mic_module._cuda_kernel_runs(16, plan)

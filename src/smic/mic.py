@@ -43,16 +43,15 @@ requested dtype. The tensor engine computes in that dtype: float64 by default; w
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
-from types import ModuleType
 
 import torch
 from torch import Tensor
 
 __all__ = ["GridJob", "grid_plan", "mic"]
 
+CUDA_KERNEL = "MIC"  # smic.mic_cuda's name in smic.cuda_launch (failures, warnings)
 # Pairs per chunk of the tensor engine where the free memory cannot be asked (not CUDA); on a GPU
 # a large chunk keeps the number of kernel launches low.
 CHUNK_PAIRS = 2048
@@ -619,28 +618,27 @@ def mic(
 
         values = mic_pairs(x.numpy(), y.numpy(), table, torch.get_num_threads())
         return torch.from_numpy(values).to(dtype).reshape(batch)
-    if x.device.type == "cuda" and (kernel := _cuda_kernel()) is not None and kernel.fits(n, table):
+    if x.device.type == "cuda" and _cuda_kernel_runs(n, table):
+        from smic import mic_cuda
+        from smic.cuda_launch import KernelUnavailable
+
         try:
-            return kernel.mic_pairs(x, y, table).to(dtype).reshape(batch)
-        except kernel.KernelUnavailable:
-            _cuda_kernel.cache_clear()
-            _cuda_kernel()  # warns with the failure, and keeps the tensor engine from now on
+            return mic_cuda.mic_pairs(x, y, table).to(dtype).reshape(batch)
+        except KernelUnavailable:
+            _cuda_kernel_runs(n, table)  # warns with the failure; the tensor engine from now on
     return _tensor_engine(x, y, jobs, dtype).reshape(batch)
 
 
-@lru_cache(maxsize=1)
-def _cuda_kernel() -> ModuleType | None:
-    """smic.mic_cuda where numba's CUDA target can run it; None (after a warning) otherwise."""
-    try:
-        from smic import mic_cuda
-    except ImportError as err:
-        reason = f'numba\'s CUDA target cannot be imported ({err}; pip install "smic[cuda13]" or [cuda12])'
-    else:
-        reason = mic_cuda.unavailable()
-        if reason is None:
-            return mic_cuda
-    warnings.warn(f"smic.mic: {reason}; MICs on the GPU use the slower tensor engine", stacklevel=3)
-    return None
+def _cuda_kernel_runs(n: int, table: tuple[tuple[int, int, int], ...]) -> bool:
+    """Whether smic.mic_cuda runs these MICs: numba's CUDA target works here (else a warning,
+    once) and a thread's work arrays fit (else the tensor engine, silently)."""
+    from smic import cuda_launch
+
+    if not cuda_launch.usable(CUDA_KERNEL, "smic.mic: MICs on the GPU use the slower tensor engine"):
+        return False
+    from smic import mic_cuda
+
+    return mic_cuda.fits(n, table)
 
 
 def _tensor_engine(x: Tensor, y: Tensor, jobs: tuple[GridJob, ...], dtype: torch.dtype) -> Tensor:

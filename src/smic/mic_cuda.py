@@ -20,7 +20,6 @@ from the first launch that fails (a numba-cuda that cannot build it, too little 
 
 from __future__ import annotations
 
-import warnings
 from functools import lru_cache
 from typing import Any, Callable
 
@@ -28,19 +27,13 @@ import numba
 import numpy as np
 import torch
 from numba import cuda, float64, int32
-from numba.core.errors import NumbaPerformanceWarning as CoreNumbaPerformanceWarning
-from numba.cuda.cudadrv import nvvm
 from torch import Tensor
 
+from smic.cuda_launch import launch
+from smic.mic import CUDA_KERNEL
 from smic.mic_kernel import PER_SAMPLE, _pair_mic, _tables
 
-__all__ = ["KernelUnavailable", "block_size", "fits", "kernel_arrays", "launch", "mic_pairs", "pair_mic", "unavailable", "work_shapes"]
-
-try:  # numba-cuda's own class (not numba's): what its launches warn with
-    from numba.cuda.core.errors import NumbaPerformanceWarning
-except ImportError:
-    NumbaPerformanceWarning = CoreNumbaPerformanceWarning
-PERFORMANCE_WARNINGS = (NumbaPerformanceWarning, CoreNumbaPerformanceWarning)
+__all__ = ["block_size", "fits", "kernel_arrays", "mic_pairs", "pair_mic", "run", "work_shapes"]
 
 THREADS_PER_BLOCK = 128
 # Register cap per thread (None: the compiler's choice, 255 for n = 49): fewer registers let more
@@ -67,32 +60,6 @@ def fits(n: int, jobs: Plan) -> bool:
     """Whether a kernel is built for this n and grid plan (see LOCAL_BYTES_LIMIT)."""
     ints, floats = work_shapes(n, jobs)
     return 4 * ints[0] * ints[1] + 8 * floats[0] * floats[1] <= LOCAL_BYTES_LIMIT
-
-
-INSTALL = 'pip install "smic[cuda13]", or [cuda12], after the CUDA of your torch build'
-
-
-class KernelUnavailable(RuntimeError):
-    """The kernel could not be built or launched here (smic.mic then uses the tensor engine)."""
-
-
-_failure: str | None = None  # why a launch failed, once one has
-
-
-def unavailable() -> str | None:
-    """Why the kernel cannot run here, or None."""
-    return _failure or _missing_target()
-
-
-@lru_cache(maxsize=1)
-def _missing_target() -> str | None:
-    if getattr(cuda, "implementation", None) != "NVIDIA":
-        return f"numba's built-in CUDA target (deprecated) is installed, not numba-cuda ({INSTALL})"
-    if not cuda.is_available():
-        return "numba finds no CUDA driver"
-    if not nvvm.is_available():
-        return f"numba finds no NVVM to compile with ({INSTALL})"
-    return None
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -142,20 +109,11 @@ def block_size(pairs: int, processors: int) -> int:
     return min(THREADS_PER_BLOCK, 32 * warps_per_processor)
 
 
-def launch(x: Any, y: Any, jobs: Plan, arrays: tuple, out: Any, threads: int, stream: Any = 0) -> None:
-    """Run the kernel on CUDA arrays, ``threads`` per block: x, y (pairs, n) float32 or float64,
-    ``arrays`` from kernel_arrays, out (pairs,) float64."""
+def run(x: Any, y: Any, jobs: Plan, arrays: tuple, out: Any, threads: int, device: torch.device | None = None) -> None:
+    """Launch the kernel, ``threads`` per block: x, y (pairs, n) float32 or float64, ``arrays``
+    from kernel_arrays, out (pairs,) float64; torch tensors on ``device`` (see cuda_launch.launch)."""
     kernel = _kernel(x.shape[1], *work_shapes(x.shape[1], jobs), MAX_REGISTERS)
-    blocks = (out.shape[0] + threads - 1) // threads
-    global _failure
-    with warnings.catch_warnings():  # numba warns of grids that cannot fill the GPU: small batches
-        for category in PERFORMANCE_WARNINGS:
-            warnings.simplefilter("ignore", category)
-        try:
-            kernel[blocks, threads, stream](x, y, arrays, out)
-        except Exception as err:  # noqa: BLE001  (this numba-cuda, driver or GPU cannot run it)
-            _failure = f"the MIC CUDA kernel failed here ({type(err).__name__}: {' '.join(str(err).split())})"
-            raise KernelUnavailable(_failure) from err
+    launch(CUDA_KERNEL, kernel, out.shape[0], threads, x, y, arrays, out, device=device)
 
 
 @lru_cache(maxsize=16)
@@ -165,14 +123,12 @@ def _device_arrays(n: int, jobs: Plan, device: torch.device) -> tuple:
 
 def mic_pairs(x: Tensor, y: Tensor, jobs: Plan) -> Tensor:
     """MIC of each row pair of the CUDA tensors x, y (pairs, n), float32 or float64, for the grid
-    families ``jobs``; float64 result on their device."""
+    families ``jobs``; float64 result on their device. Raises KernelUnavailable."""
     x, y = x.contiguous(), y.contiguous()
     out = torch.empty(x.shape[0], dtype=torch.float64, device=x.device)
     index = x.device.index if x.device.index is not None else torch.cuda.current_device()
     with cuda.gpus[index]:
         arrays = _device_arrays(x.shape[1], jobs, torch.device("cuda", index))
-        stream = cuda.external_stream(torch.cuda.current_stream(x.device).cuda_stream)
-        wrap = lambda t: cuda.as_cuda_array(t, sync=False)  # noqa: E731  (one stream: no wait)
-        threads = block_size(x.shape[0], torch.cuda.get_device_properties(index).multi_processor_count)
-        launch(wrap(x), wrap(y), jobs, arrays, wrap(out), threads, stream)
+    threads = block_size(x.shape[0], torch.cuda.get_device_properties(index).multi_processor_count)
+    run(x, y, jobs, arrays, out, threads, device=x.device)
     return out

@@ -1,0 +1,98 @@
+"""smic's numba kernels on CUDA: whether they can run here, and their launches on torch tensors.
+
+numba compiles njit functions into CUDA kernels where numba-cuda (numba's CUDA target, with
+NVVM) is installed: extras ``cuda12`` / ``cuda13``. Each kernel has a torch fallback. Where the
+target is missing, or from a kernel's first failed launch on (a numba-cuda that cannot build
+it, too little memory), its caller uses that fallback and warns once, saying why.
+
+numba.cuda is imported only when a kernel is asked for: importing it costs a second.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import lru_cache
+from typing import Any
+
+import torch
+
+__all__ = ["INSTALL", "KernelUnavailable", "launch", "unavailable", "usable"]
+
+INSTALL = 'pip install "smic[cuda13]", or [cuda12], after the CUDA of your torch build'
+
+_failures: dict[str, str] = {}  # kernel name -> why its launch failed
+_warned: set[str] = set()  # kernels whose fallback has been announced
+
+
+class KernelUnavailable(RuntimeError):
+    """A kernel could not be built or launched here (its caller then uses its fallback)."""
+
+
+@lru_cache(maxsize=1)
+def _missing_target() -> str | None:
+    try:
+        from numba import cuda
+        from numba.cuda.cudadrv import nvvm
+    except ImportError as err:
+        return f"numba's CUDA target cannot be imported ({err}; {INSTALL})"
+    if getattr(cuda, "implementation", None) != "NVIDIA":
+        return f"numba's built-in CUDA target (deprecated) is installed, not numba-cuda ({INSTALL})"
+    if not cuda.is_available():
+        return "numba finds no CUDA driver"
+    if not nvvm.is_available():
+        return f"numba finds no NVVM to compile with ({INSTALL})"
+    return None
+
+
+def unavailable(kernel: str) -> str | None:
+    """Why the CUDA kernel named ``kernel`` cannot run here, or None."""
+    return _failures.get(kernel) or _missing_target()
+
+
+def usable(kernel: str, fallback: str) -> bool:
+    """Whether the CUDA kernel can run; if not, warns once: "{reason}; {fallback}"."""
+    reason = unavailable(kernel)
+    if reason is not None and kernel not in _warned:
+        _warned.add(kernel)
+        warnings.warn(f"{reason}; {fallback}", stacklevel=3)
+    return reason is None
+
+
+def _performance_warnings() -> tuple[type[Warning], ...]:
+    """numba's and numba-cuda's NumbaPerformanceWarning (numba-cuda's does not subclass numba's)."""
+    from numba.core.errors import NumbaPerformanceWarning as core
+
+    try:
+        from numba.cuda.core.errors import NumbaPerformanceWarning
+    except ImportError:
+        return (core,)
+    return (NumbaPerformanceWarning, core)
+
+
+def launch(kernel_name: str, kernel: Any, items: int, threads: int, *args: Any, device: torch.device | None = None) -> None:
+    """Run a numba CUDA kernel over ``items`` threads, ``threads`` per block.
+
+    With ``device`` (torch tensors in ``args``): on that GPU, on torch's current stream, the
+    tensors read and written in place. Without: on numba's default stream, ``args`` as given.
+    A failure is recorded (see :func:`unavailable`) and raised as :class:`KernelUnavailable`.
+    """
+    from numba import cuda
+
+    blocks = (items + threads - 1) // threads
+    try:
+        with warnings.catch_warnings():  # grids too small to fill the GPU: small batches
+            for category in _performance_warnings():
+                warnings.simplefilter("ignore", category)
+            if device is None:
+                kernel[blocks, threads](*args)
+                return
+            index = device.index if device.index is not None else torch.cuda.current_device()
+            with cuda.gpus[index]:
+                stream = cuda.external_stream(torch.cuda.current_stream(device).cuda_stream)
+                # one stream: no wait when the tensors are handed over
+                wrapped = [cuda.as_cuda_array(a, sync=False) if isinstance(a, torch.Tensor) else a for a in args]
+                kernel[blocks, threads, stream](*wrapped)
+    except Exception as err:  # noqa: BLE001  (this numba-cuda, driver or GPU cannot run it)
+        _failures[kernel_name] = (f"the {kernel_name} CUDA kernel failed here "
+                                  f"({type(err).__name__}: {' '.join(str(err).split())})")
+        raise KernelUnavailable(_failures[kernel_name]) from err
