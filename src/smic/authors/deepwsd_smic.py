@@ -44,9 +44,9 @@ class DeepWSDSMIC(AuthorsMetric):
         attention = self.attention([s[:n] for s in stages[1:]], [s[n:] for s in stages[1:]])
         for stage in (3, 4):
             f_ref, f_dist = stages[stage][:n], stages[stage][n:]
-            totals = [f.sum(dim=(1, 2, 3)).view(n, 1, 1, 1) for f in (f_ref, f_dist)]
-            # each patch (C, 4, 4) read in memory order as 16-sample columns, as the official reshape
-            columns = [patches(f, self.patch, self.stride).reshape(n, -1, self.patch**2, f.shape[1]).transpose(-1, -2)
+            totals = [f.sum(dim=(1, 2, 3)).view(n, 1) for f in (f_ref, f_dist)]
+            # each patch (C, 4, 4) read in memory order as C columns of 16 samples, as the official reshape
+            columns = [patches(f, self.patch, self.stride).reshape(n, -1, self.patch**2, f.shape[1])
                        for f in (f_ref, f_dist)]
             per_patch = column_distances(*columns, *totals).sum(dim=-1)  # (N, P)
             total = total + (attention.stages[stage].flatten(1) * per_patch.double()).sum(dim=1)

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
+from smic import cuda_launch
 from smic.attention import AttentionPool
 from smic.backbone import VGG16, shared_vgg16
 from smic.io import check_pair
@@ -38,6 +40,7 @@ PREPARE_RANGE = (512, 1000)  # longer side strictly inside: resized to PREPARE_S
 PREPARE_SIZE = (256, 256)
 TARGET_SIZE = 256  # the downsampling factor brings the longer side near this
 STAGES = 6  # the image and five VGG16 stages
+TORCH_FALLBACK = "DeepWSD's column distances on the GPU use slower torch operations"
 
 
 def wasserstein_1d(
@@ -96,9 +99,30 @@ def min_side(height: int, width: int, prepare: bool = True) -> int:
     return (129 if factor >= 5 else 33) * factor
 
 
-def column_distances(x: torch.Tensor, y: torch.Tensor, x_total: torch.Tensor, y_total: torch.Tensor) -> torch.Tensor:
-    """DeepWSD's distance of every column (..., w^2): W + L2 / (sqrt(exp(-1/(W+10))) (W+10)^2),
-    the weights p = x^2 / (x_total + 1e-6) placed on the positions 0 .. w^2 - 1."""
+def column_distances(x: Tensor, y: Tensor, x_total: Tensor, y_total: Tensor) -> Tensor:
+    """DeepWSD's distance of every column of x, y (..., w^2, cols): W + L2 / (sqrt(exp(-1/(W+10)))
+    (W+10)^2) with the weights p = x^2 / (x_total + 1e-6) on the positions 0 .. w^2 - 1; the
+    totals broadcast to (...). Returns (..., cols) in x's dtype.
+
+    The compiled kernel of smic.wsd_kernel on the CPU and (with numba-cuda) on CUDA; elsewhere
+    the same formula in torch operations (with a warning on CUDA, once)."""
+    from smic import wsd_kernel  # numba loads only when DeepWSD runs
+
+    lead, (samples, cols) = x.shape[:-2], x.shape[-2:]
+    if x.device.type == "cpu" or (x.device.type == "cuda" and cuda_launch.usable(wsd_kernel.CUDA_KERNEL, TORCH_FALLBACK)):
+        totals = [t.expand(lead).reshape(-1) for t in (x_total, y_total)]
+        work = [v.reshape(-1, samples, cols) for v in (x, y)]
+        if work[0].dtype not in (torch.float32, torch.float64):
+            work = [v.float() for v in work]
+        try:
+            return wsd_kernel.distances(*work, *totals).to(x.dtype).reshape(*lead, cols)
+        except cuda_launch.KernelUnavailable:
+            cuda_launch.usable(wsd_kernel.CUDA_KERNEL, TORCH_FALLBACK)  # warns with the failure
+    return _torch_column_distances(x.transpose(-1, -2), y.transpose(-1, -2), x_total[..., None, None], y_total[..., None, None])
+
+
+def _torch_column_distances(x: Tensor, y: Tensor, x_total: Tensor, y_total: Tensor) -> Tensor:
+    """column_distances in torch operations on columns along the last dimension (..., cols, w^2)."""
     positions = torch.arange(x.shape[-1], device=x.device, dtype=x.dtype)
     wsd = wasserstein_1d(positions, positions, x * (x / (x_total + 1e-6)), y * (y / (y_total + 1e-6)),
                          p=2, require_sort=False)
@@ -107,19 +131,16 @@ def column_distances(x: torch.Tensor, y: torch.Tensor, x_total: torch.Tensor, y_
     return wsd + l2 * (1 / (torch.sqrt(torch.exp(-1 / shifted)) * shifted**2))
 
 
-def memory_order_columns(feature: torch.Tensor, window: int) -> torch.Tensor:
+def memory_order_columns(feature: Tensor, window: int) -> Tensor:
     """The official reshape of each image's (..., C, H, W) block, read in memory order, into
-    (..., C H W / w^2, w^2) columns."""
-    samples = window * window
-    return feature.reshape(*feature.shape[:-3], samples, -1).transpose(-1, -2)
+    (..., w^2, C H W / w^2): column j holds the elements j, j + C H W / w^2, ..."""
+    return feature.reshape(*feature.shape[:-3], window * window, -1)
 
 
-def _window_distances(fx: torch.Tensor, fy: torch.Tensor, window: int) -> torch.Tensor:
+def _window_distances(fx: Tensor, fy: Tensor, window: int) -> Tensor:
     """Per-column distances (N, C H W / window^2) of one padded stage (N, C, H, W)."""
-    n = fx.shape[0]
-    x_total = fx.sum(dim=(1, 2, 3)).view(n, 1, 1)
-    y_total = fy.sum(dim=(1, 2, 3)).view(n, 1, 1)
-    return column_distances(memory_order_columns(fx, window), memory_order_columns(fy, window), x_total, y_total)
+    totals = [f.sum(dim=(1, 2, 3)) for f in (fx, fy)]
+    return column_distances(memory_order_columns(fx, window), memory_order_columns(fy, window), *totals)
 
 
 def _column_map(distances: torch.Tensor, shape: torch.Size, window: int) -> torch.Tensor:

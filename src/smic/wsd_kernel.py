@@ -1,0 +1,118 @@
+"""DeepWSD's column distances, compiled by numba: one pass per column, on the CPU (all cores) and
+on CUDA (one thread per column, where numba-cuda runs; see smic.cuda_launch).
+
+A column is m = w^2 values x_0 .. x_{m-1} of the reference stage and y_0 .. y_{m-1} of the
+distorted one, read down axis 1 of (B, m, cols) arrays (the layout of smic.metrics.deepwsd).
+Its distance is W + L2 / (sqrt(exp(-1 / (W + 10))) (W + 10)^2), with L2 = sum_k (x_k - y_k)^2 and
+W the 1-D optimal transport cost, ground cost |i - j|^2, between the unnormalised weights
+p_k = x_k^2 / (T_x + 1e-6) and q_k = y_k^2 / (T_y + 1e-6) on the positions 0 .. m - 1 (POT's
+``wasserstein_1d(..., p=2)``; T is the stage total of the image).
+
+W without a sort: POT sorts the levels P_k, Q_k (the cumulative weights, each already sorted)
+and reads both quantile functions at each. Here the two sorted lists are merged with two
+pointers; over a step from level l' to l > l' the quantiles are the numbers of P's and of Q's
+below l (capped at m - 1), which are the counts merged before l; equal levels add nothing.
+That is 2m steps per column, reading each value once, where the torch form sorts, searches and
+gathers through a dozen intermediate tensors. Everything is summed in float64.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any
+
+import numba
+import numpy as np
+import torch
+from torch import Tensor
+
+from smic.cuda_launch import launch
+
+__all__ = ["CUDA_KERNEL", "column_distance", "distances"]
+
+CUDA_KERNEL = "DeepWSD"  # its name in smic.cuda_launch (failures, warnings)
+# Columns per parallel task on the CPU: consecutive columns share the cache lines they read.
+BLOCK_COLUMNS = 256
+THREADS_PER_BLOCK = 256
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def column_distance(x: np.ndarray, y: np.ndarray, b: int, j: int, x_scale: float, y_scale: float) -> float:
+    """DeepWSD's distance of column j of block b of x, y (B, m, cols); the weights are
+    x_k^2 * x_scale and y_k^2 * y_scale (scale = 1 / (T + 1e-6))."""
+    m = x.shape[1]
+    l2 = 0.0
+    for k in range(m):
+        d = float(x[b, k, j]) - float(y[b, k, j])
+        l2 += d * d
+    last = m - 1
+    a = 0  # P's merged so far
+    c = 0  # Q's merged so far
+    xa, yc = float(x[b, 0, j]), float(y[b, 0, j])
+    u = xa * (xa * x_scale)  # P_a
+    v = yc * (yc * y_scale)  # Q_c
+    level = 0.0
+    wsd = 0.0
+    for _ in range(2 * m):
+        gap = float(min(a, last) - min(c, last))
+        if c == m or (a < m and u <= v):
+            wsd += (u - level) * gap * gap
+            level = u
+            a += 1
+            if a < m:
+                xa = float(x[b, a, j])
+                u += xa * (xa * x_scale)
+        else:
+            wsd += (v - level) * gap * gap
+            level = v
+            c += 1
+            if c < m:
+                yc = float(y[b, c, j])
+                v += yc * (yc * y_scale)
+    shifted = wsd + 10.0
+    return wsd + l2 / (math.sqrt(math.exp(-1.0 / shifted)) * shifted * shifted)
+
+
+@numba.njit(cache=True, parallel=True)
+def _cpu_distances(x: np.ndarray, y: np.ndarray, x_scale: np.ndarray, y_scale: np.ndarray, out: np.ndarray) -> None:
+    batch, cols = out.shape
+    tasks = (cols + BLOCK_COLUMNS - 1) // BLOCK_COLUMNS
+    for task in numba.prange(batch * tasks):
+        b = task // tasks
+        first = (task % tasks) * BLOCK_COLUMNS
+        for j in range(first, min(first + BLOCK_COLUMNS, cols)):
+            out[b, j] = column_distance(x, y, b, j, x_scale[b], y_scale[b])
+
+
+@lru_cache(maxsize=1)
+def _cuda_kernel() -> Any:
+    from numba import cuda
+
+    @cuda.jit
+    def kernel(x, y, x_scale, y_scale, out):  # noqa: ANN001
+        i = cuda.grid(1)
+        cols = out.shape[1]
+        if i < out.shape[0] * cols:
+            b = i // cols
+            j = i - b * cols
+            out[b, j] = column_distance(x, y, b, j, x_scale[b], y_scale[b])
+
+    return kernel
+
+
+def distances(x: Tensor, y: Tensor, x_total: Tensor, y_total: Tensor) -> Tensor:
+    """DeepWSD's distance of every column of x, y (B, m, cols) float32 or float64, with the stage
+    totals (B,) of each block's image: (B, cols) float64 on their device (CPU or CUDA; on CUDA
+    raises smic.cuda_launch.KernelUnavailable where the kernel cannot run)."""
+    x, y = x.contiguous(), y.contiguous()
+    x_scale = 1 / (x_total.double() + 1e-6)
+    y_scale = 1 / (y_total.double() + 1e-6)
+    out = torch.empty(x.shape[0], x.shape[2], dtype=torch.float64, device=x.device)
+    if x.device.type == "cpu":
+        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+        _cpu_distances(x.numpy(), y.numpy(), x_scale.numpy(), y_scale.numpy(), out.numpy())
+    else:
+        launch(CUDA_KERNEL, _cuda_kernel(), out.numel(), THREADS_PER_BLOCK, x, y, x_scale, y_scale, out,
+               device=x.device)
+    return out
