@@ -4,6 +4,7 @@ DeepWSD uses; the CUDA kernel compiled to PTX where numba finds NVVM, and run on
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import numba
@@ -88,7 +89,7 @@ def test_cuda_kernel_compiles() -> None:
     signature = (numba.float32[:, :, ::1], numba.float32[:, :, ::1], numba.float64[::1], numba.float64[::1],
                  numba.float64[:, ::1])
     try:
-        ptx, _ = cuda.compile_ptx(wsd_kernel._cuda_kernel().py_func, signature, cc=(8, 0))
+        ptx, _ = cuda.compile_ptx(importlib.import_module("smic.wsd_cuda").kernel.py_func, signature, cc=(8, 0))
     except (CudaSupportError, NvvmSupportError) as err:  # a typing error still fails the test
         pytest.skip(f"numba cannot compile CUDA code here without a GPU ({type(err).__name__}; "
                     "numba-cuda with NVVM and NVRTC can)")

@@ -1,5 +1,5 @@
 """DeepWSD's column distances, compiled by numba: one pass per column, on the CPU (all cores) and
-on CUDA (one thread per column, where numba-cuda runs; see smic.cuda_launch).
+on CUDA (smic.wsd_cuda: one thread per column, where numba-cuda runs).
 
 A column is m = w^2 values x_0 .. x_{m-1} of the reference stage and y_0 .. y_{m-1} of the
 distorted one, read down axis 1 of (B, m, cols) arrays (the layout of smic.metrics.deepwsd).
@@ -19,22 +19,17 @@ gathers through a dozen intermediate tensors. Everything is summed in float64.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from typing import Any
 
 import numba
 import numpy as np
 import torch
 from torch import Tensor
 
-from smic.cuda_launch import launch
-
 __all__ = ["CUDA_KERNEL", "column_distance", "distances"]
 
 CUDA_KERNEL = "DeepWSD"  # its name in smic.cuda_launch (failures, warnings)
 # Columns per parallel task on the CPU: consecutive columns share the cache lines they read.
 BLOCK_COLUMNS = 256
-THREADS_PER_BLOCK = 256
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -85,22 +80,6 @@ def _cpu_distances(x: np.ndarray, y: np.ndarray, x_scale: np.ndarray, y_scale: n
             out[b, j] = column_distance(x, y, b, j, x_scale[b], y_scale[b])
 
 
-@lru_cache(maxsize=1)
-def _cuda_kernel() -> Any:
-    from numba import cuda
-
-    @cuda.jit
-    def kernel(x, y, x_scale, y_scale, out):  # noqa: ANN001
-        i = cuda.grid(1)
-        cols = out.shape[1]
-        if i < out.shape[0] * cols:
-            b = i // cols
-            j = i - b * cols
-            out[b, j] = column_distance(x, y, b, j, x_scale[b], y_scale[b])
-
-    return kernel
-
-
 def distances(x: Tensor, y: Tensor, x_total: Tensor, y_total: Tensor) -> Tensor:
     """DeepWSD's distance of every column of x, y (B, m, cols) float32 or float64, with the stage
     totals (B,) of each block's image: (B, cols) float64 on their device (CPU or CUDA; on CUDA
@@ -113,6 +92,7 @@ def distances(x: Tensor, y: Tensor, x_total: Tensor, y_total: Tensor) -> Tensor:
         numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
         _cpu_distances(x.numpy(), y.numpy(), x_scale.numpy(), y_scale.numpy(), out.numpy())
     else:
-        launch(CUDA_KERNEL, _cuda_kernel(), out.numel(), THREADS_PER_BLOCK, x, y, x_scale, y_scale, out,
-               device=x.device)
+        from smic.wsd_cuda import run
+
+        run(x, y, x_scale, y_scale, out, device=x.device)
     return out
