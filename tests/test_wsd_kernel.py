@@ -107,3 +107,15 @@ def test_cuda_kernel_equals_cpu() -> None:
         gpu = wsd_kernel.distances(x.to(dtype).cuda(), y.to(dtype).cuda(), *(t.to(dtype).cuda() for t in totals))
         assert torch.allclose(gpu.cpu(), cpu, rtol=1e-12)  # both sum in float64 (FMA aside)
     assert cuda_launch.unavailable(wsd_kernel.CUDA_KERNEL) is None, "the kernel failed: see the warning"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_torch_fallback_equals_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    # what runs on GPUs without numba-cuda, or after the kernel failed: torch operations, a warning
+    monkeypatch.setattr(cuda_launch, "_failures", {wsd_kernel.CUDA_KERNEL: "a failure recorded by the test"})
+    monkeypatch.setattr(cuda_launch, "_warned", set())
+    x, y = _columns(10, (2, 16, 300)), _columns(11, (2, 16, 300))
+    x_total, y_total = x.sum(dim=(1, 2)), y.sum(dim=(1, 2))
+    with pytest.warns(UserWarning, match="a failure recorded by the test; DeepWSD's column distances on the GPU"):
+        gpu = column_distances(x.cuda(), y.cuda(), x_total.cuda(), y_total.cuda())
+    assert torch.allclose(gpu.cpu(), wsd_kernel.distances(x, y, x_total, y_total), rtol=1e-12)
