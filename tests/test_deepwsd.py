@@ -179,6 +179,16 @@ def test_identical_images_give_zero():
 
 
 @pytest.mark.weights
+def test_usable_as_a_loss_with_gradients():
+    ref, dist = _pair()
+    dist.requires_grad_(True)
+    loss = deepwsd(ref, dist, as_loss=True)
+    loss.backward()
+    assert loss.item() == pytest.approx(deepwsd(ref, dist.detach(), as_loss=True).item(), rel=1e-5)
+    assert dist.grad is not None and bool(torch.isfinite(dist.grad).all()) and float(dist.grad.abs().sum()) > 0
+
+
+@pytest.mark.weights
 def test_batch_equals_single_calls():
     ref, dist = _pair(n=2, height=96, width=384)  # f = 2 (384 / 256 rounds to 2)
     batched = deepwsd(ref, dist)

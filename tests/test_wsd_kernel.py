@@ -116,6 +116,28 @@ def test_cuda_torch_fallback_equals_cpu(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(cuda_launch, "_warned", set())
     x, y = _columns(10, (2, 16, 300)), _columns(11, (2, 16, 300))
     x_total, y_total = x.sum(dim=(1, 2)), y.sum(dim=(1, 2))
-    with pytest.warns(UserWarning, match="a failure recorded by the test; DeepWSD's column distances on the GPU"):
+    with pytest.warns(UserWarning, match="DeepWSD's column distances on the GPU use slower torch operations: a failure recorded"):
         gpu = column_distances(x.cuda(), y.cuda(), x_total.cuda(), y_total.cuda())
     assert torch.allclose(gpu.cpu(), wsd_kernel.distances(x, y, x_total, y_total), rtol=1e-12)
+
+
+def test_gradients_flow_through_the_torch_form() -> None:
+    # a loss needs gradients, which the compiled kernel has not: the torch form runs; its
+    # gradient matches central differences of the kernel's values
+    x, y = _columns(12, (1, 16, 6), zeros=0.0), _columns(13, (1, 16, 6), zeros=0.0)
+    x_total, y_total = x.sum(dim=(1, 2)), y.sum(dim=(1, 2))
+    x.requires_grad_(True)
+    column_distances(x, y, x_total, y_total).sum().backward()
+    step = 1e-6
+    for k, j in [(0, 0), (5, 2), (15, 5)]:
+        up, down = x.detach().clone(), x.detach().clone()
+        up[0, k, j] += step
+        down[0, k, j] -= step
+        numeric = (wsd_kernel.distances(up, y, x_total, y_total).sum()
+                   - wsd_kernel.distances(down, y, x_total, y_total).sum()) / (2 * step)
+        assert x.grad[0, k, j].item() == pytest.approx(numeric.item(), rel=1e-5, abs=1e-9)
+
+
+def test_empty_column_sets() -> None:
+    x = torch.zeros(2, 16, 0)
+    assert column_distances(x, x, torch.ones(2), torch.ones(2)).shape == (2, 0)

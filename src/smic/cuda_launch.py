@@ -11,12 +11,14 @@ numba.cuda is imported only when a kernel is asked for: importing it costs a sec
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
 import torch
 
-__all__ = ["INSTALL", "KernelUnavailable", "launch", "unavailable", "usable"]
+__all__ = ["KernelUnavailable", "device_index", "launch", "unavailable", "usable"]
 
 INSTALL = 'pip install "smic[cuda13]", or [cuda12], after the CUDA of your torch build'
 
@@ -49,24 +51,40 @@ def unavailable(kernel: str) -> str | None:
     return _failures.get(kernel) or _missing_target()
 
 
-def usable(kernel: str, fallback: str) -> bool:
-    """Whether the CUDA kernel can run; if not, warns once: "{reason}; {fallback}"."""
+def usable(kernel: str, fallback: str, stacklevel: int = 1) -> bool:
+    """Whether the CUDA kernel can run; if not, warns once: "{fallback}: {reason}" (``stacklevel``
+    counted from the caller, as in warnings.warn)."""
     reason = unavailable(kernel)
     if reason is not None and kernel not in _warned:
         _warned.add(kernel)
-        warnings.warn(f"{reason}; {fallback}", stacklevel=3)
+        warnings.warn(f"{fallback}: {reason}", stacklevel=stacklevel + 1)
     return reason is None
 
 
-def _performance_warnings() -> tuple[type[Warning], ...]:
-    """numba's and numba-cuda's NumbaPerformanceWarning (numba-cuda's does not subclass numba's)."""
+def device_index(device: torch.device) -> int:
+    """The CUDA device's index (torch's current device for a bare "cuda")."""
+    return device.index if device.index is not None else torch.cuda.current_device()
+
+
+@contextmanager
+def _recorded(kernel_name: str) -> Iterator[None]:
+    """Runs a build or launch: a failure is recorded and raised as KernelUnavailable; numba's
+    warnings of grids too small to fill the GPU (small batches) are silenced."""
     from numba.core.errors import NumbaPerformanceWarning as core
 
-    try:
+    try:  # numba-cuda's own class, which does not subclass numba's
         from numba.cuda.core.errors import NumbaPerformanceWarning
     except ImportError:
-        return (core,)
-    return (NumbaPerformanceWarning, core)
+        NumbaPerformanceWarning = core
+    try:
+        with warnings.catch_warnings():
+            for category in (NumbaPerformanceWarning, core):
+                warnings.simplefilter("ignore", category)
+            yield
+    except Exception as err:  # noqa: BLE001  (this numba-cuda, driver or GPU cannot run it)
+        _failures[kernel_name] = (f"the {kernel_name} CUDA kernel failed here "
+                                  f"({type(err).__name__}: {' '.join(str(err).split())})")
+        raise KernelUnavailable(_failures[kernel_name]) from err
 
 
 def launch(kernel_name: str, kernel: Any, items: int, threads: int, *args: Any, device: torch.device | None = None) -> None:
@@ -74,25 +92,19 @@ def launch(kernel_name: str, kernel: Any, items: int, threads: int, *args: Any, 
 
     With ``device`` (torch tensors in ``args``): on that GPU, on torch's current stream, the
     tensors read and written in place. Without: on numba's default stream, ``args`` as given.
-    A failure is recorded (see :func:`unavailable`) and raised as :class:`KernelUnavailable`.
+    A failed build or launch is recorded (see :func:`unavailable`) and raised as
+    :class:`KernelUnavailable`; a bad argument raises as it is.
     """
     from numba import cuda
 
     blocks = (items + threads - 1) // threads
-    try:
-        with warnings.catch_warnings():  # grids too small to fill the GPU: small batches
-            for category in _performance_warnings():
-                warnings.simplefilter("ignore", category)
-            if device is None:
-                kernel[blocks, threads](*args)
-                return
-            index = device.index if device.index is not None else torch.cuda.current_device()
-            with cuda.gpus[index]:
-                stream = cuda.external_stream(torch.cuda.current_stream(device).cuda_stream)
-                # one stream: no wait when the tensors are handed over
-                wrapped = [cuda.as_cuda_array(a, sync=False) if isinstance(a, torch.Tensor) else a for a in args]
-                kernel[blocks, threads, stream](*wrapped)
-    except Exception as err:  # noqa: BLE001  (this numba-cuda, driver or GPU cannot run it)
-        _failures[kernel_name] = (f"the {kernel_name} CUDA kernel failed here "
-                                  f"({type(err).__name__}: {' '.join(str(err).split())})")
-        raise KernelUnavailable(_failures[kernel_name]) from err
+    if device is None:
+        with _recorded(kernel_name):
+            kernel[blocks, threads](*args)
+        return
+    with cuda.gpus[device_index(device)]:
+        # one stream: no wait when the tensors are handed over
+        wrapped = [cuda.as_cuda_array(a, sync=False) if isinstance(a, torch.Tensor) else a for a in args]
+        with _recorded(kernel_name):
+            stream = cuda.external_stream(torch.cuda.current_stream(device).cuda_stream)
+            kernel[blocks, threads, stream](*wrapped)

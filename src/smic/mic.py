@@ -634,7 +634,7 @@ def _cuda_kernel_runs(n: int, table: tuple[tuple[int, int, int], ...]) -> bool:
     once) and a thread's work arrays fit (else the tensor engine, silently)."""
     from smic import cuda_launch
 
-    if not cuda_launch.usable(CUDA_KERNEL, "smic.mic: MICs on the GPU use the slower tensor engine"):
+    if not cuda_launch.usable(CUDA_KERNEL, "smic.mic: MICs on the GPU use the slower tensor engine", stacklevel=3):
         return False
     from smic import mic_cuda
 

@@ -29,7 +29,7 @@ import torch
 from numba import cuda, float64, int32
 from torch import Tensor
 
-from smic.cuda_launch import launch
+from smic.cuda_launch import device_index, launch
 from smic.mic import CUDA_KERNEL
 from smic.mic_kernel import PER_SAMPLE, _pair_mic, _tables
 
@@ -126,7 +126,7 @@ def mic_pairs(x: Tensor, y: Tensor, jobs: Plan) -> Tensor:
     families ``jobs``; float64 result on their device. Raises KernelUnavailable."""
     x, y = x.contiguous(), y.contiguous()
     out = torch.empty(x.shape[0], dtype=torch.float64, device=x.device)
-    index = x.device.index if x.device.index is not None else torch.cuda.current_device()
+    index = device_index(x.device)
     with cuda.gpus[index]:
         arrays = _device_arrays(x.shape[1], jobs, torch.device("cuda", index))
     threads = block_size(x.shape[0], torch.cuda.get_device_properties(index).multi_processor_count)

@@ -24,6 +24,8 @@ in Deep Feature Space", as the official repository (Buka-Xing/DeepWSD: ``prepare
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -104,21 +106,26 @@ def column_distances(x: Tensor, y: Tensor, x_total: Tensor, y_total: Tensor) -> 
     (W+10)^2) with the weights p = x^2 / (x_total + 1e-6) on the positions 0 .. w^2 - 1; the
     totals broadcast to (...). Returns (..., cols) in x's dtype.
 
-    The compiled kernel of smic.wsd_kernel on the CPU and (with numba-cuda) on CUDA; elsewhere
-    the same formula in torch operations (with a warning on CUDA, once)."""
+    The compiled kernel of smic.wsd_kernel (sums in float64) on the CPU and, with numba-cuda, on
+    CUDA; the same formula in torch operations (sums in x's dtype) where a gradient is needed
+    and on other devices (with a warning on CUDA, once)."""
     from smic import wsd_kernel  # numba loads only when DeepWSD runs
 
     lead, (samples, cols) = x.shape[:-2], x.shape[-2:]
-    if x.device.type == "cpu" or (x.device.type == "cuda" and cuda_launch.usable(wsd_kernel.CUDA_KERNEL, TORCH_FALLBACK)):
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (x, y, x_total, y_total))
+    if not needs_grad and (x.device.type == "cpu" or (
+            x.device.type == "cuda" and cuda_launch.usable(wsd_kernel.CUDA_KERNEL, TORCH_FALLBACK))):
         totals = [t.expand(lead).reshape(-1) for t in (x_total, y_total)]
-        work = [v.reshape(-1, samples, cols) for v in (x, y)]
+        work = [v.reshape(math.prod(lead), samples, cols) for v in (x, y)]
         if work[0].dtype not in (torch.float32, torch.float64):
             work = [v.float() for v in work]
         try:
             return wsd_kernel.distances(*work, *totals).to(x.dtype).reshape(*lead, cols)
         except cuda_launch.KernelUnavailable:
             cuda_launch.usable(wsd_kernel.CUDA_KERNEL, TORCH_FALLBACK)  # warns with the failure
-    return _torch_column_distances(x.transpose(-1, -2), y.transpose(-1, -2), x_total[..., None, None], y_total[..., None, None])
+    distances = _torch_column_distances(x.transpose(-1, -2), y.transpose(-1, -2), x_total[..., None, None],
+                                        y_total[..., None, None])
+    return distances.to(x.dtype)
 
 
 def _torch_column_distances(x: Tensor, y: Tensor, x_total: Tensor, y_total: Tensor) -> Tensor:
