@@ -51,7 +51,7 @@ def test_zoom_linear_is_scipy_zoom_order_1(shape, size):
 ])
 def test_maps_equal_the_authors_code(img1_pair, img1_golden, pooling, key, stride):
     ref, dist = (prepare(image) for image in img1_pair)
-    net = VGG16(pooling)
+    net = VGG16(pooling, channels_last=False)  # as the authors' variant and attention_map
     with torch.inference_mode():
         f_ref, f_dist = net(ref, 4), net(dist, 4)
     attention = attention_from_features({3: f_ref[2], 4: f_ref[3]}, {3: f_dist[2], 4: f_dist[3]}, stride=stride)

@@ -89,6 +89,17 @@ def test_backbone_uses_torchvision_names_and_pools():
     assert not any(p.requires_grad for p in net.parameters())
 
 
+@pytest.mark.weights
+@pytest.mark.parametrize("pooling", ["max", "l2"])
+def test_channels_last_layout_changes_only_the_rounding(pooling):
+    fast, exact = VGG16(pooling), VGG16(pooling, channels_last=False)
+    x = torch.rand(2, 3, 40, 56, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        for a, b in zip(fast(x), exact(x)):
+            assert a.is_contiguous(memory_format=torch.channels_last) and b.is_contiguous()
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
+
+
 def test_l2_pooling_by_hand():
     from smic.backbone import L2Pool2d
 

@@ -200,7 +200,7 @@ def attention_map(
         raise ValueError(f"stages must be drawn from (3, 4), got {tuple(stages)}")
     # each pooling halves the size (rounding up for L2 pooling, down for max pooling)
     check_pair(ref, dist, min_size=2 ** (max(stages) - 1) * patch)
-    net = backbone or shared_vgg16("l2", str(ref.device), ref.dtype)
+    net = backbone or shared_vgg16("l2", str(ref.device), ref.dtype, channels_last=False)  # the authors' rounding
     with torch.inference_mode():
         f_ref, f_dist = net(ref, stages=max(stages)), net(dist, stages=max(stages))
     attention = attention_from_features(

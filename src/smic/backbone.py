@@ -4,6 +4,12 @@
 by the L2 pooling of DISTS (Ding et al. 2020): sqrt(hann3x3 * x^2 + 1e-12), stride 2, padding 1,
 the network DISTS, DeepWSD and the SMIC attention use. Stages end at relu1_2, relu2_2, relu3_3,
 relu4_3 and relu5_3. The weights are frozen and the module stays in eval mode.
+
+On the CPU the convolutions run in channels-last memory by default: oneDNN's fast path, about
+20% less time for a 512x384 pair on 2 cores. Its float32 rounding differs from the NCHW layout in
+the last bits, and such a change can reorder two nearly tied values inside a MIC, so the
+authors' variant and ``smic.attention_map`` ask for ``channels_last=False``: the layout, and the
+rounding, of the authors' code, whose attention maps they reproduce cell by cell.
 """
 
 from __future__ import annotations
@@ -58,11 +64,13 @@ def _layers(pooling: Pooling) -> list[nn.Module]:
 class VGG16(nn.Module):
     """Frozen VGG16 ``features`` (13 convs); ``forward`` returns the five stage outputs."""
 
-    def __init__(self, pooling: Pooling = "l2", weights: str | os.PathLike | None = None) -> None:
+    def __init__(self, pooling: Pooling = "l2", weights: str | os.PathLike | None = None,
+                 channels_last: bool = True) -> None:
         super().__init__()
         if pooling not in ("max", "l2"):
             raise ValueError(f"pooling must be 'max' or 'l2', got {pooling!r}")
         self.pooling = pooling
+        self.channels_last = channels_last  # on the CPU (see the module docstring)
         self.features = nn.Sequential(*_layers(pooling))
         self.features.load_state_dict(_cached_state(str(weights) if weights else None))
         self.requires_grad_(False)
@@ -74,6 +82,8 @@ class VGG16(nn.Module):
     def forward(self, x: torch.Tensor, stages: int = 5) -> list[torch.Tensor]:
         """Stage outputs relu1_2 ... relu{stages}_x for input x (N, 3, H, W); no normalisation."""
         outputs = []
+        if self.channels_last and x.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
         last = STAGE_ENDS[stages - 1]
         for index, layer in enumerate(self.features[: last + 1]):
             x = layer(x)
@@ -90,6 +100,7 @@ def _cached_state(path: str | None) -> dict[str, torch.Tensor]:
 
 
 @functools.lru_cache(maxsize=8)
-def shared_vgg16(pooling: Pooling, device: str = "cpu", dtype: torch.dtype = torch.float32) -> VGG16:
-    """One frozen VGG16 per (pooling, device, dtype) for the functional metric forms."""
-    return VGG16(pooling).to(device=device, dtype=dtype)
+def shared_vgg16(pooling: Pooling, device: str = "cpu", dtype: torch.dtype = torch.float32,
+                 channels_last: bool = True) -> VGG16:
+    """One frozen VGG16 per (pooling, device, dtype, layout) for the functional forms."""
+    return VGG16(pooling, channels_last=channels_last).to(device=device, dtype=dtype)

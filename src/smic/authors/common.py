@@ -28,7 +28,7 @@ class AuthorsMetric(Metric):
         if attention not in ("smic", "mic"):
             raise ValueError(f"attention must be 'smic' or 'mic', got {attention!r}")
         self.attention_kind = attention
-        self.net = VGG16(self.pooling)
+        self.net = VGG16(self.pooling, channels_last=False)  # the authors' layout and rounding
         # the stride-7 patches of stage 4 (1/8 of the prepared image) need 7 rows and columns
         self.min_size = 8 * self.patch
 
