@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Union
@@ -98,9 +99,9 @@ def check_pair(ref: torch.Tensor, dist: torch.Tensor, min_size: int = 1) -> None
                 f"{name}: expected 3 colour channels, got {image.shape[1]}"
                 + (" (greyscale: load with rgb=True to repeat it)" if image.shape[1] == 1 else "")
             )
-        if not bool(torch.isfinite(image).all()):
+        low, high = (float(v) for v in torch.aminmax(image))  # one pass; NaN propagates to both
+        if not (math.isfinite(low) and math.isfinite(high)):
             raise ValueError(f"{name}: contains NaN or inf values")
-        low, high = float(image.min()), float(image.max())
         if low < 0.0 or high > 1.0:
             raise ValueError(
                 f"{name}: values must lie in [0, 1], found [{low:.4g}, {high:.4g}] "

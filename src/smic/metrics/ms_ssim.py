@@ -53,9 +53,9 @@ from smic.attention import AttentionPool, spatial_mean
 from smic.metrics.base import Metric, ScoreAndMaps
 from smic.metrics.ssim import (
     Convention,
-    _filter_valid,
     check_options,
     gaussian_window,
+    local_statistics,
     matlab_rgb2gray,
     ssim_map,
 )
@@ -69,10 +69,7 @@ Method = Literal["product", "wtd_sum"]
 def cs_map(x: torch.Tensor, y: torch.Tensor, window: torch.Tensor, data_range: float, k: tuple[float, float]) -> torch.Tensor:
     """Per-channel contrast-structure map (2 sigma_xy + C2) / (sigma_x^2 + sigma_y^2 + C2), 'valid' size."""
     c2 = (k[1] * data_range) ** 2
-    mu_x, mu_y = _filter_valid(x, window), _filter_valid(y, window)
-    var_x = _filter_valid(x * x, window) - mu_x**2
-    var_y = _filter_valid(y * y, window) - mu_y**2
-    cov = _filter_valid(x * y, window) - mu_x * mu_y
+    _, _, var_x, var_y, cov = local_statistics(x, y, window)
     return (2 * cov + c2) / (var_x + var_y + c2)
 
 

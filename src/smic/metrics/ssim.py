@@ -44,15 +44,20 @@ def _filter_valid(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     return F.conv2d(x, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)  # as pytorch-msssim
 
 
+def local_statistics(x: torch.Tensor, y: torch.Tensor, window: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Gaussian-weighted local mu_x, mu_y, sigma_x^2, sigma_y^2, sigma_xy, 'valid' size."""
+    # the five filtered maps in one depthwise pass (each channel on its own: the same numbers)
+    filtered = _filter_valid(torch.cat([x, y, x * x, y * y, x * y], dim=1), window)
+    mu_x, mu_y, xx, yy, xy = filtered.split(x.shape[1], dim=1)
+    return mu_x, mu_y, xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y
+
+
 def ssim_map(
     x: torch.Tensor, y: torch.Tensor, window: torch.Tensor, data_range: float, k: tuple[float, float]
 ) -> torch.Tensor:
     """Per-channel local SSIM map, 'valid' size (N, C, H - w + 1, W - w + 1)."""
     c1, c2 = (k[0] * data_range) ** 2, (k[1] * data_range) ** 2
-    mu_x, mu_y = _filter_valid(x, window), _filter_valid(y, window)
-    var_x = _filter_valid(x * x, window) - mu_x**2
-    var_y = _filter_valid(y * y, window) - mu_y**2
-    cov = _filter_valid(x * y, window) - mu_x * mu_y
+    mu_x, mu_y, var_x, var_y, cov = local_statistics(x, y, window)
     luminance = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
     return luminance * ((2 * cov + c2) / (var_x + var_y + c2))
 
