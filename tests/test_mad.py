@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import smic
-from smic.metrics.mad import MIN_SIZE, mad
+from smic.metrics.mad import MIN_SIZE, block_moments, mad
 from tests.conftest import constant_pool
 
 NAMES = ["I03", "I04", "I06", "I08", "I19"]
@@ -106,3 +106,22 @@ def test_gpu_matches_cpu(tid_pairs):
     gpu = mad(ref.double().cuda(), dist.double().cuda())
     assert gpu.device.type == "cuda"
     assert torch.allclose(gpu.cpu(), cpu, rtol=1e-9)
+
+
+@pytest.mark.parametrize("size", [8, 16])
+def test_block_moments_equal_the_two_pass_formula(size):
+    # against the plain computation on the written-out blocks; an offset of 1000 tests stability,
+    # a flat corner that flat blocks give exact zeros
+    x = 1000 + torch.rand(2, 3, 45, 62, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x[..., :20, :24] = 7.0
+    mean, m2, m3, m4 = block_moments(x, size)
+    rows, cols = (45 - size) // 4 + 1, (62 - size) // 4 + 1
+    blocks = torch.nn.functional.unfold(x, size, stride=4).view(2, 3, size * size, rows, cols)
+    centred = blocks - blocks.mean(dim=2, keepdim=True)
+    assert mean.shape == (2, 3, rows, cols)
+    assert torch.allclose(mean, blocks.mean(dim=2), rtol=1e-14, atol=0)
+    for order, ours in ((2, m2), (3, m3), (4, m4)):
+        direct = centred.pow(order).sum(dim=2)
+        assert torch.allclose(ours, direct, rtol=1e-9, atol=1e-9 * float(direct.abs().max())), order
+    flat = slice(0, (20 - size) // 4 + 1), slice(0, (24 - size) // 4 + 1)
+    assert float(m2[..., flat[0], flat[1]].abs().max()) == 0.0
