@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["KernelUnavailable", "device_index", "launch", "unavailable", "usable"]
+__all__ = ["KernelUnavailable", "device_index", "launch", "numba_cuda", "unavailable", "usable"]
 
 INSTALL = 'pip install "smic[cuda13]", or [cuda12], after the CUDA of your torch build'
 
@@ -30,10 +30,26 @@ class KernelUnavailable(RuntimeError):
     """A kernel could not be built or launched here (its caller then uses its fallback)."""
 
 
+def numba_cuda() -> Any:
+    """numba's CUDA target (``numba.cuda``), made importable under NumPy 2.5 first: numba-cuda
+    (0.30 and earlier) registers an overload for ``np.row_stack`` when it first compiles, an alias
+    of ``np.vstack`` that NumPy 2.5 removed; a stand-in of its own keeps that registration apart."""
+    import numpy as np
+
+    if not hasattr(np, "row_stack"):
+        def row_stack(tup: Any, *, dtype: Any = None, casting: str = "same_kind") -> Any:
+            return np.vstack(tup, dtype=dtype, casting=casting)
+
+        np.row_stack = row_stack
+    from numba import cuda
+
+    return cuda
+
+
 @lru_cache(maxsize=1)
 def _missing_target() -> str | None:
     try:
-        from numba import cuda
+        cuda = numba_cuda()
         from numba.cuda.cudadrv import nvvm
     except ImportError as err:
         return f"numba's CUDA target cannot be imported ({err}; {INSTALL})"
@@ -95,8 +111,7 @@ def launch(kernel_name: str, kernel: Any, items: int, threads: int, *args: Any, 
     A failed build or launch is recorded (see :func:`unavailable`) and raised as
     :class:`KernelUnavailable`; a bad argument raises as it is.
     """
-    from numba import cuda
-
+    cuda = numba_cuda()
     blocks = (items + threads - 1) // threads
     if device is None:
         with _recorded(kernel_name):

@@ -26,12 +26,14 @@ from typing import Any, Callable
 import numba
 import numpy as np
 import torch
-from numba import cuda, float64, int32
+from numba import float64, int32
 from torch import Tensor
 
-from smic.cuda_launch import device_index, launch
+from smic.cuda_launch import device_index, launch, numba_cuda
 from smic.mic import CUDA_KERNEL
 from smic.mic_kernel import PER_SAMPLE, _pair_mic, _tables
+
+cuda = numba_cuda()
 
 __all__ = ["block_size", "fits", "kernel_arrays", "mic_pairs", "pair_mic", "run", "work_shapes"]
 

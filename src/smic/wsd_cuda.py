@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from numba import cuda
 
-from smic.cuda_launch import launch
+from smic.cuda_launch import launch, numba_cuda
 from smic.wsd_kernel import CUDA_KERNEL, column_distance
+
+cuda = numba_cuda()
 
 __all__ = ["kernel", "run"]
 
