@@ -110,3 +110,13 @@ def test_l2_pooling_by_hand():
     assert out.shape == (1, 1, 2, 2)
     assert out[0, 0, 0, 0].item() == pytest.approx(1.0)
     assert out[0, 0, 1, 1].item() == pytest.approx(1e-6)
+
+
+@pytest.mark.weights
+def test_nchw_backbone_ignores_a_channels_last_input():
+    # the authors' rounding needs NCHW convolutions whatever layout the caller's batch has
+    exact = VGG16("l2", channels_last=False)
+    x = torch.rand(2, 3, 40, 56, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        for a, b in zip(exact(x.contiguous(memory_format=torch.channels_last)), exact(x)):
+            assert b.is_contiguous() and torch.equal(a, b)

@@ -193,6 +193,8 @@ def attention_map(
     """SMIC attention of image pairs (N, 3, H, W) in [0, 1] (no normalisation, as the authors).
 
     Returns the per-stage maps and their combination resized to ``size`` (default: the image size).
+    ``backbone``: an L2-pooled :class:`VGG16`; the default, ``channels_last=False``, has the
+    authors' rounding on the CPU (channels-last is faster there, its maps may differ in a few cells).
     """
     from smic.io import check_pair
 

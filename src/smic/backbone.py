@@ -82,8 +82,8 @@ class VGG16(nn.Module):
     def forward(self, x: torch.Tensor, stages: int = 5) -> list[torch.Tensor]:
         """Stage outputs relu1_2 ... relu{stages}_x for input x (N, 3, H, W); no normalisation."""
         outputs = []
-        if self.channels_last and x.device.type == "cpu":
-            x = x.contiguous(memory_format=torch.channels_last)
+        if x.device.type == "cpu":  # NCHW asked for is NCHW whatever the input's layout
+            x = x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
         last = STAGE_ENDS[stages - 1]
         for index, layer in enumerate(self.features[: last + 1]):
             x = layer(x)

@@ -99,7 +99,7 @@ def check_pair(ref: torch.Tensor, dist: torch.Tensor, min_size: int = 1) -> None
                 f"{name}: expected 3 colour channels, got {image.shape[1]}"
                 + (" (greyscale: load with rgb=True to repeat it)" if image.shape[1] == 1 else "")
             )
-        low, high = (float(v) for v in torch.aminmax(image))  # one pass; NaN propagates to both
+        low, high = (float(v) for v in torch.aminmax(image.detach()))  # one pass; NaN propagates to both
         if not (math.isfinite(low) and math.isfinite(high)):
             raise ValueError(f"{name}: contains NaN or inf values")
         if low < 0.0 or high > 1.0:

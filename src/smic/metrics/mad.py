@@ -148,6 +148,8 @@ def block_moments(x: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tenso
     combined per block about the block mean (for a cell of k values, mean m and sums C2, C3, C4,
     d = m - mean: C2 + k d^2, C3 + 3 d C2 + k d^3, C4 + 4 d C3 + 6 d^2 C2 + k d^4), the same
     numbers as the two-pass formula up to rounding, with a sixteenth of its memory traffic."""
+    if size % STRIDE:
+        raise ValueError(f"block size must be a multiple of {STRIDE}, got {size}")
     n, c, height, width = x.shape
     span = size // STRIDE  # cells along a block's side
     rows, cols = block_grid(height, width, size)
