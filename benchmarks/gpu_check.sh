@@ -15,8 +15,10 @@ nvidia-smi -L
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
 python3 -c "from smic.cuda_launch import unavailable; print('numba CUDA kernels:', unavailable('MIC') or 'available')"
 if want tests; then
-    # the MIC fixture builds one kernel per n (11, 10-20 s each on an H200): give it 5 minutes
-    python3 -m pytest -q -p no:cacheprovider tests/test_mic.py tests/test_wsd_kernel.py -k cuda 2>&1 | tail -15
+    # the MIC fixture builds one kernel per (n, alpha, c) group (11, 10-20 s each on an H200):
+    # spread over processes where pytest-xdist is installed
+    parallel=(); python3 -c "import xdist" 2>/dev/null && parallel=(-n 6)
+    python3 -m pytest -q -p no:cacheprovider "${parallel[@]}" tests/test_mic.py tests/test_wsd_kernel.py -k cuda 2>&1 | tail -15
     python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py 2>&1 | tail -15
 fi
 if want mic; then

@@ -160,27 +160,38 @@ def test_kernel_blocks_and_threads_change_nothing(fixture_cases: list[dict]) -> 
     assert (one - ref).abs().max().item() < 1e-12
 
 
+# the fixture's (n, alpha, c) groups: one CUDA kernel build each (10-20 s), so one test each,
+# which pytest-xdist can spread over processes (gpu_check.sh runs them with -n)
+GROUPS = [(n, alpha, c) for n in (16, 25, 49, 64, 100, 150) for alpha, c in ((0.5, 10), (0.6, 15))]
+
+
+def test_fixture_groups(fixture_cases: list[dict]) -> None:
+    assert sorted({(len(case["x"]), case["alpha"], case["c"]) for case in fixture_cases}) == GROUPS
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_fixture_cuda_kernel_matches_cpu(fixture_cases: list[dict]) -> None:
+@pytest.mark.parametrize("group", GROUPS, ids=[f"n{n}-a{alpha}-c{c}" for n, alpha, c in GROUPS])
+def test_fixture_cuda_kernel_matches_cpu(fixture_cases: list[dict], group: tuple[int, float, int]) -> None:
     from smic import cuda_launch
 
     if (reason := cuda_launch.unavailable(mic_module.CUDA_KERNEL)) is not None:
         pytest.skip(f"smic.mic uses the tensor engine here: {reason}")
     from smic import mic_cuda as kernel
 
-    for (n, *_), alpha, c, x, y, ref in _batches(fixture_cases):
-        if not kernel.fits(n, tuple((j.rows, j.max_cols, j.k_hat) for j in grid_plan(n, alpha, c))):
-            assert n == 150  # n = 150 at alpha 0.6 goes to the tensor engine (tested below)
-            continue
-        for dtype in (torch.float64, torch.float32):
-            # float32 inputs (the fixture's values are float32 numbers): one kernel build per n
-            gpu = mic(x.float().cuda(), y.float().cuda(), alpha, c, dtype=dtype)
-            assert gpu.device.type == "cuda" and gpu.dtype == dtype
-            cpu = mic(x, y, alpha, c, dtype=dtype)
-            # both kernels sum in float64 in the same order: the same numbers
-            diff = (gpu.cpu().double() - cpu.double()).abs().max().item()
-            assert diff < 1e-12, f"n={len(x[0])} {dtype}: GPU and CPU differ by {diff}"
-            assert (gpu.cpu().double() - ref).abs().max().item() < TOL
+    n, alpha, c = group
+    if not kernel.fits(n, tuple((j.rows, j.max_cols, j.k_hat) for j in grid_plan(n, alpha, c))):
+        assert group == (150, 0.6, 15)  # left to the tensor engine (tested below)
+        return
+    [(_, _, _, x, y, ref)] = [b for b in _batches(fixture_cases) if b[0] == group]
+    for dtype in (torch.float64, torch.float32):
+        # float32 inputs (the fixture's values are float32 numbers): one kernel build per n
+        gpu = mic(x.float().cuda(), y.float().cuda(), alpha, c, dtype=dtype)
+        assert gpu.device.type == "cuda" and gpu.dtype == dtype
+        cpu = mic(x, y, alpha, c, dtype=dtype)
+        # both kernels sum in float64 in the same order: the same numbers
+        diff = (gpu.cpu().double() - cpu.double()).abs().max().item()
+        assert diff < 1e-12, f"{group} {dtype}: GPU and CPU differ by {diff}"
+        assert (gpu.cpu().double() - ref).abs().max().item() < TOL
     assert cuda_launch.unavailable(mic_module.CUDA_KERNEL) is None, "the kernel failed: see the warning"
 
 
