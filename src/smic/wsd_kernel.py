@@ -51,16 +51,16 @@ def column_distance(x: np.ndarray, y: np.ndarray, b: int, j: int, x_scale: float
     wsd = 0.0
     for _ in range(2 * m):
         gap = float(min(a, last) - min(c, last))
-        if c == m or (a < m and u <= v):
-            wsd += (u - level) * gap * gap
-            level = u
+        from_p = c == m or (a < m and u <= v)  # the next level: P_a, else Q_c
+        following = u if from_p else v
+        wsd += (following - level) * gap * gap
+        level = following
+        if from_p:
             a += 1
             if a < m:
                 xa = float(x[b, a, j])
                 u += xa * (xa * x_scale)
         else:
-            wsd += (v - level) * gap * gap
-            level = v
             c += 1
             if c < m:
                 yc = float(y[b, c, j])
