@@ -26,7 +26,8 @@ if want mic; then
 fi
 if want smic; then
     # the authors' code beside ours where an out-of-tree copy was carried: .gpu/authors (KANGX99/SMIC
-    # smic-pytorch), .gpu/tv_standin (torchvision's VGG16 on our weights), .gpu/whl (a minepy wheel)
+    # smic-pytorch), .gpu/tv_standin (torchvision's VGG16 on our weights; ot.lp.wasserstein_1d through
+    # smic's, as POT is not installed there), .gpu/whl (a minepy wheel)
     authors=()
     if [ -d .gpu/authors ] && python3 -m pip install -q --no-index --no-deps --target /tmp/site .gpu/whl/*.whl; then
         export PYTHONPATH=src:/tmp/site SMIC_STANDIN_VGG16=$PWD/.gpu/smic_home/vgg16_imagenet.pth
