@@ -15,15 +15,14 @@ not depend on the values; the published file is not available here).
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import tempfile
-import time
 
 import numpy as np
 import torch
 
 import smic
+from bench_smic import timed  # this folder is on sys.path when the script runs
 from smic.metrics.pieapp import PieAPPNet
 
 OFFICIAL = """
@@ -57,21 +56,6 @@ with torch.no_grad():
         start = time.perf_counter(); fn(); times.append(time.perf_counter() - start)
 print(statistics.median(times))
 """
-
-
-def timed(fn, repeat: int, device: torch.device) -> float:
-    def run() -> None:
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    run()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -182,7 +182,7 @@ def test_fixture_cuda_kernel_matches_cpu(fixture_cases: list[dict], group: tuple
     if not kernel.fits(n, tuple((j.rows, j.max_cols, j.k_hat) for j in grid_plan(n, alpha, c))):
         assert group == (150, 0.6, 15)  # left to the tensor engine (tested below)
         return
-    [(_, _, _, x, y, ref)] = [b for b in _batches(fixture_cases) if b[0] == group]
+    [(_, _, _, x, y, ref)] = _batches([case for case in fixture_cases if (len(case["x"]), case["alpha"], case["c"]) == group])
     for dtype in (torch.float64, torch.float32):
         # float32 inputs (the fixture's values are float32 numbers): one kernel build per n
         gpu = mic(x.float().cuda(), y.float().cuda(), alpha, c, dtype=dtype)

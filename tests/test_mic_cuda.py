@@ -105,6 +105,11 @@ def test_launches_silence_numba_cudas_low_occupancy_warning() -> None:
             warnings.warn("Grid size 1 will likely result in GPU under-utilization", errors.NumbaPerformanceWarning)
 
 
+def _kernel_choice() -> object:
+    """What smic.mic's CUDA branch gets: None sends it to the tensor engine."""
+    return cuda_launch.attempt(mic_module.CUDA_KERNEL, mic_module.CUDA_FALLBACK, lambda: "the kernel ran")
+
+
 @pytest.fixture
 def fresh_kernel_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     """No kernel failure recorded nor fallback announced yet, for this test only."""
@@ -115,10 +120,10 @@ def fresh_kernel_choice(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_missing_cuda_target_falls_back_with_a_warning(monkeypatch: pytest.MonkeyPatch, fresh_kernel_choice) -> None:
     monkeypatch.setattr(cuda_launch, "_missing_target", lambda: "numba finds no CUDA driver")
     with pytest.warns(UserWarning, match="tensor engine: numba finds no CUDA driver"):
-        assert not mic_module._cuda_kernel_runs(49, _plan(49, 0.5, 10))
+        assert _kernel_choice() is None
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # once only
-        assert not mic_module._cuda_kernel_runs(49, _plan(49, 0.5, 10))
+        assert _kernel_choice() is None
 
 
 def test_a_failed_launch_is_recorded_and_ends_in_the_tensor_engine(fresh_kernel_choice) -> None:
@@ -130,4 +135,16 @@ def test_a_failed_launch_is_recorded_and_ends_in_the_tensor_engine(fresh_kernel_
         mic_cuda.run(x, x, plan, mic_cuda.kernel_arrays(16, plan, lambda a: a), np.zeros(3), 32)
     assert cuda_launch.unavailable(mic_module.CUDA_KERNEL).startswith("the MIC CUDA kernel failed here")
     with pytest.warns(UserWarning, match="tensor engine: the MIC CUDA kernel failed here"):
-        assert not mic_module._cuda_kernel_runs(16, plan)
+        assert _kernel_choice() is None
+
+
+def test_a_kernel_failing_inside_attempt_falls_back_with_a_warning(monkeypatch: pytest.MonkeyPatch,
+                                                                     fresh_kernel_choice) -> None:
+    monkeypatch.setattr(cuda_launch, "_missing_target", lambda: None)  # a working CUDA target
+
+    def failing() -> None:
+        with cuda_launch._recorded(mic_module.CUDA_KERNEL):
+            raise RuntimeError("out of memory")
+
+    with pytest.warns(UserWarning, match="tensor engine: the MIC CUDA kernel failed here .RuntimeError: out of memory"):
+        assert cuda_launch.attempt(mic_module.CUDA_KERNEL, mic_module.CUDA_FALLBACK, failing) is None

@@ -14,11 +14,13 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import torch
 
-__all__ = ["KernelUnavailable", "device_index", "launch", "numba_cuda", "unavailable", "usable"]
+__all__ = ["KernelUnavailable", "attempt", "device_index", "launch", "numba_cuda", "unavailable", "usable"]
+
+T = TypeVar("T")
 
 INSTALL = 'pip install "smic[cuda13]", or [cuda12], after the CUDA of your torch build'
 
@@ -75,6 +77,19 @@ def usable(kernel: str, fallback: str, stacklevel: int = 1) -> bool:
         _warned.add(kernel)
         warnings.warn(f"{fallback}: {reason}", stacklevel=stacklevel + 1)
     return reason is None
+
+
+def attempt(kernel: str, fallback: str, compute: Callable[[], T | None]) -> T | None:
+    """compute() where the CUDA kernel can run; None, for the caller's fallback, where it cannot
+    or its build or launch fails (warning once: "{fallback}: {reason}", at the caller's caller).
+    compute may return None itself to decline (e.g. inputs the kernel is not built for)."""
+    if not usable(kernel, fallback, stacklevel=3):
+        return None
+    try:
+        return compute()
+    except KernelUnavailable:
+        usable(kernel, fallback, stacklevel=3)  # warns with the failure; the fallback from now on
+        return None
 
 
 def device_index(device: torch.device) -> int:

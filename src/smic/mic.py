@@ -52,6 +52,7 @@ from torch import Tensor
 __all__ = ["GridJob", "grid_plan", "mic"]
 
 CUDA_KERNEL = "MIC"  # smic.mic_cuda's name in smic.cuda_launch (failures, warnings)
+CUDA_FALLBACK = "smic.mic: MICs on the GPU use the slower tensor engine"
 # Pairs per chunk of the tensor engine where the free memory cannot be asked (not CUDA); on a GPU
 # a large chunk keeps the number of kernel launches low.
 CHUNK_PAIRS = 2048
@@ -618,27 +619,21 @@ def mic(
 
         values = mic_pairs(x.numpy(), y.numpy(), table, torch.get_num_threads())
         return torch.from_numpy(values).to(dtype).reshape(batch)
-    if x.device.type == "cuda" and _cuda_kernel_runs(n, table):
-        from smic import mic_cuda
-        from smic.cuda_launch import KernelUnavailable
+    if x.device.type == "cuda":
+        from smic import cuda_launch
 
-        try:
-            return mic_cuda.mic_pairs(x, y, table).to(dtype).reshape(batch)
-        except KernelUnavailable:
-            _cuda_kernel_runs(n, table)  # warns with the failure; the tensor engine from now on
+        values = cuda_launch.attempt(CUDA_KERNEL, CUDA_FALLBACK, lambda: _cuda_kernel(x, y, n, table))
+        if values is not None:
+            return values.to(dtype).reshape(batch)
     return _tensor_engine(x, y, jobs, dtype).reshape(batch)
 
 
-def _cuda_kernel_runs(n: int, table: tuple[tuple[int, int, int], ...]) -> bool:
-    """Whether smic.mic_cuda runs these MICs: numba's CUDA target works here (else a warning,
-    once) and a thread's work arrays fit (else the tensor engine, silently)."""
-    from smic import cuda_launch
-
-    if not cuda_launch.usable(CUDA_KERNEL, "smic.mic: MICs on the GPU use the slower tensor engine", stacklevel=3):
-        return False
+def _cuda_kernel(x: Tensor, y: Tensor, n: int, table: tuple[tuple[int, int, int], ...]) -> Tensor | None:
+    """smic.mic_cuda's MICs, or None where a thread's work arrays do not fit (the tensor engine
+    then runs them, without a warning)."""
     from smic import mic_cuda
 
-    return mic_cuda.fits(n, table)
+    return mic_cuda.mic_pairs(x, y, table) if mic_cuda.fits(n, table) else None
 
 
 def _tensor_engine(x: Tensor, y: Tensor, jobs: tuple[GridJob, ...], dtype: torch.dtype) -> Tensor:

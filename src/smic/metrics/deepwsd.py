@@ -113,16 +113,18 @@ def column_distances(x: Tensor, y: Tensor, x_total: Tensor, y_total: Tensor) -> 
 
     lead, (samples, cols) = x.shape[:-2], x.shape[-2:]
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (x, y, x_total, y_total))
-    if not needs_grad and (x.device.type == "cpu" or (
-            x.device.type == "cuda" and cuda_launch.usable(wsd_kernel.CUDA_KERNEL, TORCH_FALLBACK))):
+    if not needs_grad and x.device.type in ("cpu", "cuda"):
         totals = [t.expand(lead).reshape(-1) for t in (x_total, y_total)]
         work = [v.reshape(math.prod(lead), samples, cols) for v in (x, y)]
         if work[0].dtype not in (torch.float32, torch.float64):
             work = [v.float() for v in work]
-        try:
-            return wsd_kernel.distances(*work, *totals).to(x.dtype).reshape(*lead, cols)
-        except cuda_launch.KernelUnavailable:
-            cuda_launch.usable(wsd_kernel.CUDA_KERNEL, TORCH_FALLBACK)  # warns with the failure
+        if x.device.type == "cpu":
+            distances = wsd_kernel.distances(*work, *totals)
+        else:
+            distances = cuda_launch.attempt(wsd_kernel.CUDA_KERNEL, TORCH_FALLBACK,
+                                            lambda: wsd_kernel.distances(*work, *totals))
+        if distances is not None:
+            return distances.to(x.dtype).reshape(*lead, cols)
     distances = _torch_column_distances(x.transpose(-1, -2), y.transpose(-1, -2), x_total[..., None, None],
                                         y_total[..., None, None])
     return distances.to(x.dtype)
