@@ -6,7 +6,7 @@
 #   smic:  bench_smic (throughput against the bare VGG16 pass and the authors' code, with profiles)
 #   rest:  bench_metrics and bench_pipeline on the GPU
 set -uo pipefail
-export PYTHONPATH=src PYTHONUNBUFFERED=1
+export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 # weights: a carried copy of the cache (smic's resolver needs the network or a cache)
 if [ -z "${SMIC_HOME:-}" ] && [ -d .gpu/smic_home ]; then export SMIC_HOME=$PWD/.gpu/smic_home; fi
 part=${1:-all}
@@ -30,7 +30,7 @@ if want smic; then
     # smic's, as POT is not installed there), .gpu/whl (a minepy wheel)
     authors=()
     if [ -d .gpu/authors ] && python3 -m pip install -q --no-index --no-deps --target /tmp/site .gpu/whl/*.whl; then
-        export PYTHONPATH=src:/tmp/site SMIC_STANDIN_VGG16=$PWD/.gpu/smic_home/vgg16_imagenet.pth
+        export PYTHONPATH=$PWD/src:/tmp/site SMIC_STANDIN_VGG16=$PWD/.gpu/smic_home/vgg16_imagenet.pth
         authors=(--authors-dir "$PWD/.gpu/authors" --authors-python python3 --authors-path "$PWD/.gpu/tv_standin")
     fi
     python3 benchmarks/bench_smic.py --device cuda --repeat 5 --batch 32 --profile "${authors[@]}"

@@ -53,3 +53,33 @@ def test_comparison_metrics_cpu_and_gpu_agree(name, attention, tmp_path):
     gpu = smic.create_metric(name, device="cuda", attention=attention, **options)(ref.cuda(), dist.cuda()).cpu()
     tolerance = 1e-4 if attention is None else 1e-3
     assert torch.allclose(gpu.double(), cpu.double(), rtol=tolerance, atol=1e-6), (cpu, gpu)
+
+
+@pytest.mark.parametrize("pooling", ["max", "l2"])
+def test_fused_backbone_matches_stock_modules(pooling):
+    # smic's pass (cuDNN conv + bias + ReLU in one call) against the Conv2d and ReLU modules
+    from smic.backbone import STAGE_ENDS, VGG16, _fused_conv_relu_works
+
+    assert _fused_conv_relu_works(0, torch.float32), "no fused cuDNN engine: smic runs the stock modules"
+    net = VGG16(pooling).cuda()
+    x, _ = sample_pair()
+    x = x.cuda()
+    with torch.no_grad():
+        stock, features = [], x
+        for index, layer in enumerate(net.features):
+            features = layer(features)
+            if index in STAGE_ENDS:
+                stock.append(features)
+        fused = net(x)
+    for ours, theirs in zip(fused, stock, strict=True):
+        assert torch.allclose(ours, theirs, rtol=1e-5, atol=1e-5 * theirs.abs().max().item())
+
+
+def test_backbone_keeps_autograd_on_cuda():
+    # the fused call has no backward: a differentiable input takes the stock modules
+    from smic.backbone import VGG16
+
+    x, _ = sample_pair()
+    x = x.cuda().requires_grad_()
+    VGG16("l2").cuda()(x, stages=2)[-1].sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
