@@ -160,5 +160,6 @@ def main() -> None:
                         line += f"  max |diff| {diff:.1e} ({len(ref)} pairs)"
                 print(line, flush=True)
 
+
 if __name__ == "__main__":
     main()

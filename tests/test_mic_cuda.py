@@ -33,7 +33,7 @@ THREAD_PASS = textwrap.dedent("""
     import gzip, json, sys
     import numpy as np
     from smic import mic_cuda
-    from smic.mic import grid_plan
+    from smic.mic import grid_plan, kernel_plan
 
     worst = 0.0
     cases = json.load(gzip.open(sys.argv[1]))["cases"]
@@ -41,7 +41,7 @@ THREAD_PASS = textwrap.dedent("""
         cases.append({"x": list(range(n)), "y": [k % 2 for k in range(n)], "alpha": 0.5, "c": 10, "mic": value})
     for key in sorted({(len(c["x"]), c["alpha"], c["c"]) for c in cases}):
         group = [c for c in cases if (len(c["x"]), c["alpha"], c["c"]) == key]
-        n, jobs = key[0], tuple((j.rows, j.max_cols, j.k_hat) for j in grid_plan(*key))
+        n, jobs = key[0], kernel_plan(grid_plan(*key))
         plan = mic_cuda.kernel_arrays(n, jobs, np.asarray)
         shape_ints, shape_floats = mic_cuda.work_shapes(n, jobs)
         x = np.array([c["x"] for c in group], dtype=np.float32)
@@ -63,7 +63,7 @@ def test_thread_pass_matches_minepy(tmp_path: Path) -> None:
 
 
 def _plan(n: int, alpha: float, c: float) -> tuple[tuple[int, int, int], ...]:
-    return tuple((job.rows, job.max_cols, job.k_hat) for job in mic_module.grid_plan(n, alpha, c))
+    return mic_module.kernel_plan(mic_module.grid_plan(n, alpha, c))
 
 
 def test_work_shapes_and_limit() -> None:

@@ -120,3 +120,24 @@ def test_nchw_backbone_ignores_a_channels_last_input():
     with torch.inference_mode():
         for a, b in zip(exact(x.contiguous(memory_format=torch.channels_last)), exact(x)):
             assert b.is_contiguous() and torch.equal(a, b)
+
+
+@pytest.mark.weights
+def test_fused_path_gives_the_stage_outputs_of_the_modules(monkeypatch):
+    # the CUDA path's layer walk (conv + ReLU as one call), run here with a CPU stand-in for the
+    # cuDNN call; tests/test_gpu.py checks the call itself
+    from smic import backbone
+
+    def conv_relu(x, weight, bias, stride, padding, dilation, groups):
+        return torch.nn.functional.conv2d(x, weight, bias, stride, padding, dilation, groups).relu()
+
+    net = VGG16("max")
+    x = torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        stock = net(x, stages=4)
+        monkeypatch.setattr(backbone, "_fused_conv_relu_usable", lambda _: True)
+        monkeypatch.setattr(torch, "cudnn_convolution_relu", conv_relu)
+        fused = net(x, stages=4)
+    assert len(fused) == 4
+    for a, b in zip(fused, stock, strict=True):
+        assert torch.equal(a, b)

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from smic.cuda_launch import device_index
 from smic.weights import vgg16_state_dict
 
 Pooling = Literal["max", "l2"]
@@ -91,18 +92,16 @@ class VGG16(nn.Module):
         if x.device.type in ("cpu", "cuda"):  # NCHW asked for is NCHW whatever the input's layout
             x = x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
         fuse = _fused_conv_relu_usable(x)
-        index, last = 0, STAGE_ENDS[stages - 1]
-        while index <= last:
-            layer = self.features[index]
-            if fuse and isinstance(layer, nn.Conv2d):  # every conv is followed by its ReLU
+        for index, layer in enumerate(self.features[: STAGE_ENDS[stages - 1] + 1]):
+            if not fuse:
+                x = layer(x)
+            elif isinstance(layer, nn.Conv2d):  # with the ReLU that follows every conv
                 x = torch.cudnn_convolution_relu(x, layer.weight, layer.bias, layer.stride, layer.padding,
                                                  layer.dilation, layer.groups)
-                index += 1
-            else:
+            elif not isinstance(layer, nn.ReLU):
                 x = layer(x)
             if index in STAGE_ENDS:
                 outputs.append(x)
-            index += 1
         return outputs
 
 
@@ -110,7 +109,7 @@ def _fused_conv_relu_usable(x: torch.Tensor) -> bool:
     """cuDNN's fused convolution + bias + ReLU: on CUDA, without autograd (it has no backward)."""
     if not x.is_cuda or (torch.is_grad_enabled() and x.requires_grad):
         return False
-    return torch.backends.cudnn.enabled and _fused_conv_relu_works(x.device.index or 0, x.dtype)
+    return torch.backends.cudnn.enabled and _fused_conv_relu_works(device_index(x.device), x.dtype)
 
 
 @functools.lru_cache(maxsize=None)

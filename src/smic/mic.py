@@ -49,7 +49,7 @@ from functools import lru_cache
 import torch
 from torch import Tensor
 
-__all__ = ["GridJob", "grid_plan", "mic"]
+__all__ = ["GridJob", "grid_plan", "kernel_plan", "mic"]
 
 CUDA_KERNEL = "MIC"  # smic.mic_cuda's name in smic.cuda_launch (failures, warnings)
 CUDA_FALLBACK = "smic.mic: MICs on the GPU use the slower tensor engine"
@@ -74,6 +74,11 @@ class GridJob:
     max_cols: int
     k_hat: int
     width: int  # candidate column boundaries, 0 and n included: min(k_hat, n) + 1
+
+
+def kernel_plan(jobs: tuple[GridJob, ...]) -> tuple[tuple[int, int, int], ...]:
+    """The grid families as the compiled kernels take them: (rows, max_cols, k_hat) each."""
+    return tuple((job.rows, job.max_cols, job.k_hat) for job in jobs)
 
 
 def _check_parameters(alpha: float, c: float) -> None:
@@ -611,7 +616,7 @@ def mic(
     jobs = grid_plan(n, float(alpha), float(c))
     if not jobs or x.shape[0] == 0:
         return torch.zeros(batch, dtype=dtype, device=x.device)
-    table = tuple((job.rows, job.max_cols, job.k_hat) for job in jobs)
+    table = kernel_plan(jobs)
     if x.dtype not in (torch.float32, torch.float64):  # half types: float32 holds them exactly
         x, y = x.float(), y.float()
     if x.device.type == "cpu":

@@ -31,7 +31,7 @@ from torch import Tensor
 
 from smic.cuda_launch import device_index, launch, numba_cuda
 from smic.mic import CUDA_KERNEL
-from smic.mic_kernel import PER_SAMPLE, _pair_mic, _tables
+from smic.mic_kernel import PER_SAMPLE, _pair_mic, _tables, work_views
 
 cuda = numba_cuda()
 
@@ -52,9 +52,8 @@ Plan = tuple[tuple[int, int, int], ...]  # (rows, max_cols, k_hat) per grid fami
 
 
 def work_shapes(n: int, jobs: Plan) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Shapes of a thread's two work arrays for n and the grid plan: int32 (per-sample arrays,
-    boundary counts by row, packed codes) and float64 (the pair, DP values by column count,
-    segment weights)."""
+    """Shapes of a thread's two work arrays for n and the grid plan: int32 (smic.mic_kernel's
+    work_views) and float64 (the pair, then work_views' rows)."""
     rows, cols = max(j[0] for j in jobs), max(j[1] for j in jobs)
     return (PER_SAMPLE + rows + 2, n + 1), (2 + cols + 2, n + 1)
 
@@ -74,10 +73,8 @@ def pair_mic(i: int, n: int, x: np.ndarray, y: np.ndarray, plan: tuple, ints: np
         floats[0, k] = x[i, k]
         floats[1, k] = y[i, k]
     jobs, untied_rows, untied_q, g, pair_table, log = plan
-    work = ((ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], ints[6], ints[7], ints[8], ints[9],
-             ints[10], ints[11], ints[12], ints[13], ints[14]),
-            (ints[PER_SAMPLE:-1], ints[-1], floats[2:-1], floats[-1]))
-    return _pair_mic(floats[0, :n], floats[1, :n], jobs, untied_rows, untied_q, (g, pair_table, log), work)
+    return _pair_mic(floats[0, :n], floats[1, :n], jobs, untied_rows, untied_q, (g, pair_table, log),
+                     work_views(ints, floats[2:]))
 
 
 @lru_cache(maxsize=32)

@@ -334,18 +334,24 @@ def _pair_mic(x: np.ndarray, y: np.ndarray, jobs: np.ndarray, untied_rows: np.nd
     return best
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def work_views(ints: np.ndarray, floats: np.ndarray) -> tuple:
+    """_pair_mic's work arrays as views of two blocks of n + 1 columns: ints with PER_SAMPLE +
+    rows + 2 rows (per-sample arrays, cumulative counts by row, packed codes), floats with
+    cols + 2 rows (DP values by column count, segment weights); rows, cols: the plan's largest."""
+    return ((ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], ints[6], ints[7], ints[8], ints[9],
+             ints[10], ints[11], ints[12], ints[13], ints[14]),
+            (ints[PER_SAMPLE:-1], ints[-1], floats[:-1], floats[-1]))
+
+
 @numba.njit(cache=True, parallel=True)
 def _mic_pairs(x: np.ndarray, y: np.ndarray, jobs: np.ndarray, untied_rows: np.ndarray,
                untied_q: np.ndarray, tables: tuple, out: np.ndarray) -> None:
     pairs, n = x.shape
     rows_max, cols_max = jobs[:, 0].max(), jobs[:, 1].max()
     for block in numba.prange((pairs + BLOCK_PAIRS - 1) // BLOCK_PAIRS):
-        per_sample = np.empty((PER_SAMPLE, n + 1), np.int64)
-        work = ((per_sample[0], per_sample[1], per_sample[2], per_sample[3], per_sample[4],
-                 per_sample[5], per_sample[6], per_sample[7], per_sample[8], per_sample[9],
-                 per_sample[10], per_sample[11], per_sample[12], per_sample[13], per_sample[14]),
-                (np.empty((rows_max + 1, n + 1), np.int64), np.empty(n + 1, np.int64),
-                 np.empty((cols_max + 1, n + 1), np.float64), np.empty(n + 1, np.float64)))
+        work = work_views(np.empty((PER_SAMPLE + rows_max + 2, n + 1), np.int64),
+                          np.empty((cols_max + 2, n + 1), np.float64))
         xi, yi = np.empty(n, np.float64), np.empty(n, np.float64)
         for i in range(block * BLOCK_PAIRS, min(pairs, (block + 1) * BLOCK_PAIRS)):
             xi[:] = x[i]  # float32 inputs compared as float64: the same order and ties
