@@ -22,7 +22,7 @@ from typing import Callable
 
 import torch
 
-from smic.mic import _tensor_engine, grid_plan, mic
+from smic.kernels.mic import _tensor_engine, grid_plan, mic
 
 CASES = [  # (label, n, pairs, alpha, c, minepy subset)
     ("n=49 a=0.5 c=10", 49, 4_224, 0.5, 10, 1_000),
@@ -65,7 +65,7 @@ def engines(device: torch.device, alpha: float, c: float, dtype: torch.dtype,
     runs = {"smic.mic": lambda x, y: mic(x, y, alpha, c, dtype=dtype)}
     if device.type != "cuda":
         return runs
-    from smic import mic_cuda  # noqa: PLC0415 (needs numba's CUDA target)
+    from smic.kernels import mic_cuda  # noqa: PLC0415 (needs numba's CUDA target)
 
     def capped(registers: int) -> Callable:
         def run(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

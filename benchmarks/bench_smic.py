@@ -19,7 +19,7 @@ import torch
 
 import smic
 from smic.attention import attention_map
-from smic.authors.preprocess import prepare
+from smic.variants.authors.preprocess import prepare
 from smic.backbone import VGG16
 
 AUTHORS_SNIPPET = """

@@ -13,7 +13,7 @@ part=${1:-all}
 want() { [ "$part" = all ] || [ "$part" = "$1" ]; }
 nvidia-smi -L
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
-python3 -c "from smic.cuda_launch import unavailable; print('numba CUDA kernels:', unavailable('MIC') or 'available')"
+python3 -c "from smic.kernels.cuda_launch import unavailable; print('numba CUDA kernels:', unavailable('MIC') or 'available')"
 if want tests; then
     # the MIC fixture builds one kernel per (n, alpha, c) group (11, 10-20 s each on an H200):
     # spread over processes where pytest-xdist is installed

@@ -17,7 +17,7 @@ from smic.attention import (
     projection_weights,
     zoom_linear,
 )
-from smic.authors.preprocess import prepare
+from smic.variants.authors.preprocess import prepare
 from smic.backbone import VGG16
 from tests.conftest import assert_attention_map_matches
 

@@ -6,7 +6,7 @@ import hashlib
 import pytest
 
 import smic
-from smic.authors.preprocess import prepare, prepared_size
+from smic.variants.authors.preprocess import prepare, prepared_size
 
 SCORES = {"psnr": "PSNR_SMIC", "ssim": "SSIM_SMIC", "lpips": "LPIPS_SMIC", "dists": "DISTS_SMIC", "deepwsd": "DeepWSD_SMIC"}
 

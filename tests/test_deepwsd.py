@@ -7,13 +7,8 @@ import scipy.stats
 import torch
 
 import smic
-from smic.metrics.deepwsd import (
-    DeepWSD,
-    deepwsd,
-    downsampling_factor,
-    min_side,
-    wasserstein_1d,
-)
+from smic.kernels.wsd import wasserstein_1d
+from smic.metrics.deepwsd import DeepWSD, deepwsd, downsampling_factor, min_side
 from tests.conftest import generated_pair, img2_pair, noisy_pair
 
 # Outputs of the official code (Buka-Xing/DeepWSD @532c7287: utils.prepare_image on the PIL

@@ -22,10 +22,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import Tensor
 
-from smic.mic import grid_plan, mic
+from smic.kernels.mic import grid_plan, mic
 
-mic_module = importlib.import_module("smic.mic")
-mic_kernel = importlib.import_module("smic.mic_kernel")
+mic_module = importlib.import_module("smic.kernels.mic")
+mic_kernel = importlib.import_module("smic.kernels.mic_cpu")
 
 DATA = Path(__file__).resolve().parent / "data" / "mic_minepy.json.gz"
 TOL = 1e-6
@@ -172,11 +172,11 @@ def test_fixture_groups(fixture_cases: list[dict]) -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("group", GROUPS, ids=[f"n{n}-a{alpha}-c{c}" for n, alpha, c in GROUPS])
 def test_fixture_cuda_kernel_matches_cpu(fixture_cases: list[dict], group: tuple[int, float, int]) -> None:
-    from smic import cuda_launch
+    from smic.kernels import cuda_launch
 
     if (reason := cuda_launch.unavailable(mic_module.CUDA_KERNEL)) is not None:
         pytest.skip(f"smic.mic uses the tensor engine here: {reason}")
-    from smic import mic_cuda as kernel
+    from smic.kernels import mic_cuda as kernel
 
     n, alpha, c = group
     if not kernel.fits(n, mic_module.kernel_plan(grid_plan(n, alpha, c))):

@@ -1,4 +1,4 @@
-"""The CUDA kernel of smic.mic (smic.mic_cuda) where no GPU is needed: the pass each thread runs,
+"""The CUDA kernel of smic.mic (smic.kernels.mic_cuda) where no GPU is needed: the pass each thread runs,
 with the kernel's int32 work arrays of the kernel's shapes, against minepy 1.2.6 on the CPU (with
 numba's bounds checks on, so the shapes are shown to suffice), and the kernel compiled to PTX
 where numba finds NVVM. On a GPU, tests/test_mic.py and tests/test_gpu.py run it for real.
@@ -18,10 +18,10 @@ import numba
 import numpy as np
 import pytest
 
-mic_cuda = pytest.importorskip("smic.mic_cuda", reason="numba's CUDA target cannot be imported")
+mic_cuda = pytest.importorskip("smic.kernels.mic_cuda", reason="numba's CUDA target cannot be imported")
 from numba.cuda.cudadrv.error import CudaSupportError, NvvmSupportError  # noqa: E402
-mic_module = importlib.import_module("smic.mic")
-cuda_launch = importlib.import_module("smic.cuda_launch")
+mic_module = importlib.import_module("smic.kernels.mic")
+cuda_launch = importlib.import_module("smic.kernels.cuda_launch")
 
 DATA = Path(__file__).resolve().parent / "data" / "mic_minepy.json.gz"
 
@@ -32,8 +32,8 @@ THREAD_PASS = textwrap.dedent("""
     ALTERNATING = {49: 0.023414319671026432, 150: 0.006318823663065089}
     import gzip, json, sys
     import numpy as np
-    from smic import mic_cuda
-    from smic.mic import grid_plan, kernel_plan
+    from smic.kernels import mic_cuda
+    from smic.kernels.mic import grid_plan, kernel_plan
 
     worst = 0.0
     cases = json.load(gzip.open(sys.argv[1]))["cases"]
@@ -71,7 +71,7 @@ def test_work_shapes_and_limit() -> None:
     assert mic_cuda.work_shapes(49, plan) == ((15 + 3 + 2, 50), (2 + 3 + 2, 50))
     assert mic_cuda.fits(150, _plan(150, 0.5, 10))  # 25 KiB a thread
     assert not mic_cuda.fits(150, _plan(150, 0.6, 15))  # 32.4 KiB: left to the tensor engine
-    beyond = importlib.import_module("smic.mic_kernel").PACKED_MAX_N + 1  # where the packed table is empty
+    beyond = importlib.import_module("smic.kernels.mic_cpu").PACKED_MAX_N + 1  # where the packed table is empty
     assert not mic_cuda.fits(beyond, _plan(beyond, 0.1, 1))  # even with the fewest rows and columns
 
 

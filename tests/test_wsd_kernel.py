@@ -1,4 +1,4 @@
-"""DeepWSD's compiled column distances (smic.wsd_kernel) against a hand-computed column and the
+"""DeepWSD's compiled column distances (smic.kernels.wsd_cpu) against a hand-computed column and the
 torch form (POT's wasserstein_1d semantics, itself tested in test_deepwsd.py), in every layout
 DeepWSD uses; the CUDA kernel compiled to PTX where numba finds NVVM, and run on a GPU."""
 
@@ -11,8 +11,8 @@ import numba
 import pytest
 import torch
 
-from smic import cuda_launch, wsd_kernel
-from smic.metrics.deepwsd import _torch_column_distances, column_distances
+from smic.kernels import cuda_launch, wsd_cpu as wsd_kernel
+from smic.kernels.wsd import _torch_column_distances, column_distances
 
 
 def _torch_form(x: torch.Tensor, y: torch.Tensor, x_total: torch.Tensor, y_total: torch.Tensor) -> torch.Tensor:
@@ -89,7 +89,7 @@ def test_cuda_kernel_compiles() -> None:
     signature = (numba.float32[:, :, ::1], numba.float32[:, :, ::1], numba.float64[::1], numba.float64[::1],
                  numba.float64[:, ::1])
     try:
-        ptx, _ = cuda.compile_ptx(importlib.import_module("smic.wsd_cuda").kernel.py_func, signature, cc=(8, 0))
+        ptx, _ = cuda.compile_ptx(importlib.import_module("smic.kernels.wsd_cuda").kernel.py_func, signature, cc=(8, 0))
     except (CudaSupportError, NvvmSupportError) as err:  # a typing error still fails the test
         pytest.skip(f"numba cannot compile CUDA code here without a GPU ({type(err).__name__}; "
                     "numba-cuda with NVVM and NVRTC can)")

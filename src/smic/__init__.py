@@ -1,9 +1,9 @@
 """smic: full-reference image quality metrics pooled with SMIC attention."""
 
-from smic import authors, metrics  # noqa: F401  (registers every metric)
+from smic import metrics, variants  # noqa: F401  (registers every metric)
 from smic.attention import attend, attention_map
 from smic.io import load_image
-from smic.mic import mic
+from smic.kernels.mic import mic
 from smic.registry import create_metric, list_metrics
 
 __version__ = "0.1.0"

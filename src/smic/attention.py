@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from smic.backbone import VGG16, shared_vgg16
-from smic.mic import mic
+from smic.kernels.mic import mic
 
 Projection = Literal["xavier", "gaussian"]
 Resize = Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]

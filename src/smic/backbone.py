@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from smic.cuda_launch import device_index
+from smic.kernels.cuda_launch import device_index
 from smic.weights import vgg16_state_dict
 
 Pooling = Literal["max", "l2"]

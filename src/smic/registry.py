@@ -79,7 +79,7 @@ def create_metric(
     "paper" for the others. ``options`` go to the metric's class.
     """
     if attention is not None and (variant or default_variant(name)) == "paper":
-        from smic.enhanced import paper_metric
+        from smic.variants.paper import paper_metric
 
         metric: Metric = paper_metric(metric_class(name), attention, **options)
     else:

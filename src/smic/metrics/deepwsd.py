@@ -30,10 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from smic import cuda_launch
+from smic.kernels import cuda_launch
 from smic.attention import AttentionPool
 from smic.backbone import VGG16, shared_vgg16
 from smic.io import check_pair
+from smic.kernels.wsd import column_distances
 from smic.metrics.base import Metric, ScoreAndMaps
 from smic.resize import resize_like_pil
 from smic.registry import register
@@ -42,39 +43,6 @@ PREPARE_RANGE = (512, 1000)  # longer side strictly inside: resized to PREPARE_S
 PREPARE_SIZE = (256, 256)
 TARGET_SIZE = 256  # the downsampling factor brings the longer side near this
 STAGES = 6  # the image and five VGG16 stages
-TORCH_FALLBACK = "DeepWSD's column distances on the GPU use slower torch operations"
-
-
-def wasserstein_1d(
-    u_values: torch.Tensor,
-    v_values: torch.Tensor,
-    u_weights: torch.Tensor,
-    v_weights: torch.Tensor,
-    p: int = 1,
-    require_sort: bool = True,
-) -> torch.Tensor:
-    """1-D optimal transport cost between weighted samples along the last dimension, batched.
-
-    Same result as POT's ``ot.wasserstein_1d`` (which works along the first dimension): the
-    integral over q of |F_u^-1(q) - F_v^-1(q)|^p, the quantile functions built from the
-    cumulative weights *as given* (not normalised; a quantile beyond a distribution's total
-    weight maps to its last sample). For probability weights this is W_p^p (no p-th root).
-    All leading dimensions are batch dimensions; values may be broadcast views.
-    """
-    if require_sort:
-        u_order = u_values.argsort(dim=-1)
-        v_order = v_values.argsort(dim=-1)
-        u_values, u_weights = u_values.gather(-1, u_order), u_weights.gather(-1, u_order)
-        v_values, v_weights = v_values.gather(-1, v_order), v_weights.gather(-1, v_order)
-    u_cumulative = u_weights.cumsum(dim=-1)
-    v_cumulative = v_weights.cumsum(dim=-1)
-    levels = torch.cat([u_cumulative, v_cumulative], dim=-1).sort(dim=-1).values
-    u_index = torch.searchsorted(u_cumulative.contiguous(), levels).clamp_(max=u_values.shape[-1] - 1)
-    v_index = torch.searchsorted(v_cumulative.contiguous(), levels).clamp_(max=v_values.shape[-1] - 1)
-    u_quantiles = u_values.expand(*levels.shape[:-1], u_values.shape[-1]).gather(-1, u_index)
-    v_quantiles = v_values.expand(*levels.shape[:-1], v_values.shape[-1]).gather(-1, v_index)
-    steps = torch.diff(levels, dim=-1, prepend=torch.zeros_like(levels[..., :1]))
-    return (steps * (u_quantiles - v_quantiles).abs().pow(p)).sum(dim=-1)
 
 
 def downsampling_factor(longer_side: int) -> int:
@@ -99,45 +67,6 @@ def min_side(height: int, width: int, prepare: bool = True) -> int:
         return 1
     factor = downsampling_factor(max(height, width))
     return (129 if factor >= 5 else 33) * factor
-
-
-def column_distances(x: Tensor, y: Tensor, x_total: Tensor, y_total: Tensor) -> Tensor:
-    """DeepWSD's distance of every column of x, y (..., w^2, cols): W + L2 / (sqrt(exp(-1/(W+10)))
-    (W+10)^2) with the weights p = x^2 / (x_total + 1e-6) on the positions 0 .. w^2 - 1; the
-    totals broadcast to (...). Returns (..., cols) in x's dtype.
-
-    The compiled kernel of smic.wsd_kernel (sums in float64) on the CPU and, with numba-cuda, on
-    CUDA; the same formula in torch operations (sums in x's dtype) where a gradient is needed
-    and on other devices (with a warning on CUDA, once)."""
-    from smic import wsd_kernel  # numba loads only when DeepWSD runs
-
-    lead, (samples, cols) = x.shape[:-2], x.shape[-2:]
-    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (x, y, x_total, y_total))
-    if not needs_grad and x.device.type in ("cpu", "cuda"):
-        totals = [t.expand(lead).reshape(-1) for t in (x_total, y_total)]
-        work = [v.reshape(math.prod(lead), samples, cols) for v in (x, y)]
-        if work[0].dtype not in (torch.float32, torch.float64):
-            work = [v.float() for v in work]
-        if x.device.type == "cpu":
-            distances = wsd_kernel.distances(*work, *totals)
-        else:
-            distances = cuda_launch.attempt(wsd_kernel.CUDA_KERNEL, TORCH_FALLBACK,
-                                            lambda: wsd_kernel.distances(*work, *totals))
-        if distances is not None:
-            return distances.to(x.dtype).reshape(*lead, cols)
-    distances = _torch_column_distances(x.transpose(-1, -2), y.transpose(-1, -2), x_total[..., None, None],
-                                        y_total[..., None, None])
-    return distances.to(x.dtype)
-
-
-def _torch_column_distances(x: Tensor, y: Tensor, x_total: Tensor, y_total: Tensor) -> Tensor:
-    """column_distances in torch operations on columns along the last dimension (..., cols, w^2)."""
-    positions = torch.arange(x.shape[-1], device=x.device, dtype=x.dtype)
-    wsd = wasserstein_1d(positions, positions, x * (x / (x_total + 1e-6)), y * (y / (y_total + 1e-6)),
-                         p=2, require_sort=False)
-    l2 = ((x - y) ** 2).sum(dim=-1)
-    shifted = wsd + 10
-    return wsd + l2 * (1 / (torch.sqrt(torch.exp(-1 / shifted)) * shifted**2))
 
 
 def memory_order_columns(feature: Tensor, window: int) -> Tensor:

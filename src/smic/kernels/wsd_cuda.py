@@ -1,8 +1,8 @@
-"""DeepWSD's column distances on CUDA: smic.wsd_kernel's column pass, one GPU thread per column.
+"""DeepWSD's column distances on CUDA: smic.kernels.wsd_cpu's column pass, one GPU thread per column.
 
 Consecutive threads take consecutive columns, so each of their reads is one coalesced load.
 The pass keeps everything in registers (42 for sm_90, no local memory). Needs numba-cuda, as
-smic.mic_cuda does; smic.metrics.deepwsd falls back to torch operations without it.
+smic.kernels.mic_cuda does; smic.metrics.deepwsd falls back to torch operations without it.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from smic.cuda_launch import launch, numba_cuda
-from smic.wsd_kernel import CUDA_KERNEL, column_distance
+from smic.kernels.cuda_launch import launch, numba_cuda
+from smic.kernels.wsd_cpu import CUDA_KERNEL, column_distance
 
 cuda = numba_cuda()
 
@@ -34,6 +34,6 @@ def kernel(x, y, x_scale, y_scale, out):  # noqa: ANN001
 
 def run(x: Any, y: Any, x_scale: Any, y_scale: Any, out: Any, device: torch.device | None = None) -> None:
     """Launch the kernel over every column of out; torch tensors on ``device`` (see
-    smic.cuda_launch.launch) or numba arrays. Raises KernelUnavailable."""
+    smic.kernels.cuda_launch.launch) or numba arrays. Raises KernelUnavailable."""
     launch(CUDA_KERNEL, kernel, out.shape[0] * out.shape[1], THREADS_PER_BLOCK, x, y, x_scale, y_scale, out,
            device=device)

@@ -1,6 +1,6 @@
 """The MIC engine's CUDA kernel: the CPU kernel's pass, one GPU thread per pair.
 
-numba compiles the functions of ``smic.mic_kernel`` for CUDA as well (functions under
+numba compiles the functions of ``smic.kernels.mic_cpu`` for CUDA as well (functions under
 ``numba.njit`` are callable from CUDA kernels), so the rules are written once. Each thread copies
 its pair into local memory and keeps all its work arrays there. Compared with the tensor engine,
 which runs every pair in lockstep through sorts, scans and padded intermediate tensors, a thread
@@ -29,9 +29,9 @@ import torch
 from numba import float64, int32
 from torch import Tensor
 
-from smic.cuda_launch import device_index, launch, numba_cuda
-from smic.mic import CUDA_KERNEL
-from smic.mic_kernel import PER_SAMPLE, _pair_mic, _tables, work_views
+from smic.kernels.cuda_launch import device_index, launch, numba_cuda
+from smic.kernels.mic import CUDA_KERNEL
+from smic.kernels.mic_cpu import PER_SAMPLE, _pair_mic, _tables, work_views
 
 cuda = numba_cuda()
 
@@ -52,7 +52,7 @@ Plan = tuple[tuple[int, int, int], ...]  # (rows, max_cols, k_hat) per grid fami
 
 
 def work_shapes(n: int, jobs: Plan) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Shapes of a thread's two work arrays for n and the grid plan: int32 (smic.mic_kernel's
+    """Shapes of a thread's two work arrays for n and the grid plan: int32 (smic.kernels.mic_cpu's
     work_views) and float64 (the pair, then work_views' rows)."""
     rows, cols = max(j[0] for j in jobs), max(j[1] for j in jobs)
     return (PER_SAMPLE + rows + 2, n + 1), (2 + cols + 2, n + 1)
@@ -96,7 +96,7 @@ def kernel_arrays(n: int, jobs: Plan, to: Callable[[np.ndarray], Any]) -> tuple:
     """The kernel's read-only arguments for this n and grid plan, each passed through ``to``
     (a copy to the GPU): the plan, the untied rows (int32, as the work arrays) and their counts,
     g, the packed two-row table (empty past PACKED_MAX_N: such n do not fit) and the logarithms
-    (see smic.mic_kernel._tables)."""
+    (see smic.kernels.mic_cpu._tables)."""
     (g, pair_table, log), untied_rows, untied_q = _tables(n, jobs)
     return tuple(to(np.ascontiguousarray(a)) for a in (
         np.array(jobs, dtype=np.int64), untied_rows.astype(np.int32), untied_q, g, pair_table, log))

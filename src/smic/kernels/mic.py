@@ -26,9 +26,9 @@ W_l(t) = max_s W_{l-1}(s) + E(s, t), E(s, t) = sum_rows g(row count) - g(count) 
 between boundaries s and t, g(k) = k log k (minepy's HP2Q term is -E(s, t) / (c_t - c_s)). The
 results differ from minepy's only by rounding: about 1e-15 in float64.
 
-Three engines, one set of rules. On a CPU, ``smic.mic_kernel`` runs the rules pair by pair in
+Three engines, one set of rules. On a CPU, ``smic.kernels.mic_cpu`` runs the rules pair by pair in
 one compiled pass (numba), parallel over blocks of pairs: its working set stays in the L1 cache.
-On a CUDA GPU, ``smic.mic_cuda`` compiles the same functions into a kernel with one thread per
+On a CUDA GPU, ``smic.kernels.mic_cuda`` compiles the same functions into a kernel with one thread per
 pair (it needs numba's CUDA target, ``numba-cuda``). Elsewhere (or without numba-cuda) the tensor
 engine below runs every pair of a chunk in lockstep: loops run over grid shapes and over steps of
 the equipartitions and of the dynamic programme, never over pairs, and pairs are processed in
@@ -51,7 +51,7 @@ from torch import Tensor
 
 __all__ = ["GridJob", "grid_plan", "kernel_plan", "mic"]
 
-CUDA_KERNEL = "MIC"  # smic.mic_cuda's name in smic.cuda_launch (failures, warnings)
+CUDA_KERNEL = "MIC"  # smic.kernels.mic_cuda's name in smic.kernels.cuda_launch (failures, warnings)
 CUDA_FALLBACK = "smic.mic: MICs on the GPU use the slower tensor engine"
 # Pairs per chunk of the tensor engine where the free memory cannot be asked (not CUDA); on a GPU
 # a large chunk keeps the number of kernel launches low.
@@ -620,12 +620,12 @@ def mic(
     if x.dtype not in (torch.float32, torch.float64):  # half types: float32 holds them exactly
         x, y = x.float(), y.float()
     if x.device.type == "cpu":
-        from smic.mic_kernel import mic_pairs  # numba loads only when a CPU MIC is asked for
+        from smic.kernels.mic_cpu import mic_pairs  # numba loads only when a CPU MIC is asked for
 
         values = mic_pairs(x.numpy(), y.numpy(), table, torch.get_num_threads())
         return torch.from_numpy(values).to(dtype).reshape(batch)
     if x.device.type == "cuda":
-        from smic import cuda_launch
+        from smic.kernels import cuda_launch
 
         values = cuda_launch.attempt(CUDA_KERNEL, CUDA_FALLBACK, lambda: _cuda_kernel(x, y, n, table))
         if values is not None:
@@ -634,9 +634,9 @@ def mic(
 
 
 def _cuda_kernel(x: Tensor, y: Tensor, n: int, table: tuple[tuple[int, int, int], ...]) -> Tensor | None:
-    """smic.mic_cuda's MICs, or None where a thread's work arrays do not fit (the tensor engine
+    """smic.kernels.mic_cuda's MICs, or None where a thread's work arrays do not fit (the tensor engine
     then runs them, without a warning)."""
-    from smic import mic_cuda
+    from smic.kernels import mic_cuda
 
     return mic_cuda.mic_pairs(x, y, table) if mic_cuda.fits(n, table) else None
 

@@ -1,5 +1,5 @@
 """DeepWSD's column distances, compiled by numba: one pass per column, on the CPU (all cores) and
-on CUDA (smic.wsd_cuda: one thread per column, where numba-cuda runs).
+on CUDA (smic.kernels.wsd_cuda: one thread per column, where numba-cuda runs).
 
 A column is m = w^2 values x_0 .. x_{m-1} of the reference stage and y_0 .. y_{m-1} of the
 distorted one, read down axis 1 of (B, m, cols) arrays (the layout of smic.metrics.deepwsd).
@@ -27,7 +27,7 @@ from torch import Tensor
 
 __all__ = ["CUDA_KERNEL", "column_distance", "distances"]
 
-CUDA_KERNEL = "DeepWSD"  # its name in smic.cuda_launch (failures, warnings)
+CUDA_KERNEL = "DeepWSD"  # its name in smic.kernels.cuda_launch (failures, warnings)
 # Columns per parallel task on the CPU: consecutive columns share the cache lines they read.
 BLOCK_COLUMNS = 256
 
@@ -83,7 +83,7 @@ def _cpu_distances(x: np.ndarray, y: np.ndarray, x_scale: np.ndarray, y_scale: n
 def distances(x: Tensor, y: Tensor, x_total: Tensor, y_total: Tensor) -> Tensor:
     """DeepWSD's distance of every column of x, y (B, m, cols) float32 or float64, with the stage
     totals (B,) of each block's image: (B, cols) float64 on their device (CPU or CUDA; on CUDA
-    raises smic.cuda_launch.KernelUnavailable where the kernel cannot run)."""
+    raises smic.kernels.cuda_launch.KernelUnavailable where the kernel cannot run)."""
     x, y = x.contiguous(), y.contiguous()
     x_scale = 1 / (x_total.double() + 1e-6)
     y_scale = 1 / (y_total.double() + 1e-6)
@@ -92,7 +92,7 @@ def distances(x: Tensor, y: Tensor, x_total: Tensor, y_total: Tensor) -> Tensor:
         numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
         _cpu_distances(x.numpy(), y.numpy(), x_scale.numpy(), y_scale.numpy(), out.numpy())
     else:
-        from smic.wsd_cuda import run
+        from smic.kernels.wsd_cuda import run
 
         run(x, y, x_scale, y_scale, out, device=x.device)
     return out

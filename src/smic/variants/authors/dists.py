@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from smic.attention import patches
-from smic.authors.common import AuthorsMetric
+from smic.variants.authors.common import AuthorsMetric
 from smic.registry import register
 from smic.weights import DISTS_ALPHA_BETA, load_packaged
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 import torch
 
 from smic.attention import Attention, Kind, attention_from_features
-from smic.authors.preprocess import prepare
+from smic.variants.authors.preprocess import prepare
 from smic.backbone import VGG16, Pooling
 from smic.metrics.base import Metric
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from smic.attention import zoom_linear
-from smic.authors.common import AuthorsMetric
+from smic.variants.authors.common import AuthorsMetric
 from smic.metrics.ssim import ssim
 from smic.registry import register
 

@@ -4,4 +4,4 @@ Everything here reproduces KANGX99/SMIC (smic-pytorch, commit 9f05235) number fo
 quirks included; see docs/METHOD.md of the project for the list.
 """
 
-from smic.authors import deepwsd_smic, dists_smic, lpips_smic, psnr_smic, ssim_smic  # noqa: F401,E402
+from smic.variants.authors import deepwsd, dists, lpips, psnr, ssim  # noqa: F401  (registers them)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from smic.attention import zoom_linear
-from smic.authors.common import AuthorsMetric
+from smic.variants.authors.common import AuthorsMetric
 from smic.registry import register
 
 WINDOW = 7

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from smic.authors.common import AuthorsMetric
+from smic.variants.authors.common import AuthorsMetric
 from smic.registry import register
 from smic.weights import LPIPS_VGG_LIN, load_packaged
 

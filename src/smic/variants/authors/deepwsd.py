@@ -13,8 +13,9 @@ from __future__ import annotations
 import torch
 
 from smic.attention import patches
-from smic.authors.common import AuthorsMetric
-from smic.metrics.deepwsd import STAGES, _window_distances, column_distances, finish, min_side, padded_stages, prepare_input
+from smic.variants.authors.common import AuthorsMetric
+from smic.kernels.wsd import column_distances
+from smic.metrics.deepwsd import STAGES, _window_distances, finish, min_side, padded_stages, prepare_input
 from smic.registry import register
 
 GLOBAL_STAGES = (0, 1, 2, 5)
