@@ -64,13 +64,20 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="where smic's metrics run (the official code: CPU)")
     parser.add_argument("--official-python")
     parser.add_argument("--official-path", default="")
-    parser.add_argument("--metrics", default="psnr,ssim,lpips,dists,deepwsd",
-                        help="comma list (the official code is timed for these five)")
+    parser.add_argument(
+        "--metrics",
+        default="psnr,ssim,lpips,dists,deepwsd",
+        help="comma list (the official code is timed for these five)",
+    )
     args = parser.parse_args()
     from skimage import data
 
     ref = np.ascontiguousarray(data.astronaut()[64:448])
-    dist = np.clip(ref.astype(np.float64) + np.random.default_rng(0).normal(0, 20, ref.shape), 0, 255).round().astype(np.uint8)
+    dist = (
+        np.clip(ref.astype(np.float64) + np.random.default_rng(0).normal(0, 20, ref.shape), 0, 255)
+        .round()
+        .astype(np.uint8)
+    )
     device = torch.device(args.device)
     x, y = (torch.from_numpy(a).permute(2, 0, 1)[None].float().div(255).to(device) for a in (ref, dist))
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
@@ -84,11 +91,17 @@ def main() -> None:
         for name in args.metrics.split(","):
             options = {"weights": f"{folder}/pieapp.pth"} if name == "pieapp" else {}
             metric = smic.create_metric(name, device=device, **options)
-            ours = timed(lambda: metric(x, y), args.repeat, device)
+            ours = timed(lambda metric=metric: metric(x, y), args.repeat, device)
             line = f"{name:<9}{ours:>9.4f}"
             if args.official_python and device.type == "cpu":
-                code = OFFICIAL.format(path=args.official_path, threads=torch.get_num_threads(), ref=f"{folder}/ref.npy",
-                                       dist=f"{folder}/dist.npy", name=name, repeat=args.repeat)
+                code = OFFICIAL.format(
+                    path=args.official_path,
+                    threads=torch.get_num_threads(),
+                    ref=f"{folder}/ref.npy",
+                    dist=f"{folder}/dist.npy",
+                    name=name,
+                    repeat=args.repeat,
+                )
                 done = subprocess.run([args.official_python, "-c", code], capture_output=True, text=True)
                 if done.returncode == 0:
                     theirs = float(done.stdout.split()[-1])

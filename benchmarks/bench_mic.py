@@ -18,11 +18,12 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
-from smic.kernels.mic import _tensor_engine, grid_plan, mic
+from smic.kernels.mic import grid_plan, mic
+from smic.kernels.mic_tensor import tensor_mic
 
 CASES = [  # (label, n, pairs, alpha, c, minepy subset)
     ("n=49 a=0.5 c=10", 49, 4_224, 0.5, 10, 1_000),
@@ -40,8 +41,13 @@ def make_pairs(pairs: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tenso
     return x, y
 
 
-def time_ours(run: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-              device: torch.device, repeats: int) -> tuple[float, torch.Tensor]:
+def time_ours(
+    run: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    device: torch.device,
+    repeats: int,
+) -> tuple[float, torch.Tensor]:
     """Best wall time of `repeats` runs of run(x, y) (after one warm-up run), inputs already on
     the device."""
     x, y = x.to(device), y.to(device)
@@ -58,14 +64,15 @@ def time_ours(run: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torc
     return best, out.cpu()
 
 
-def engines(device: torch.device, alpha: float, c: float, dtype: torch.dtype,
-            max_registers: list[int]) -> dict[str, Callable]:
+def engines(
+    device: torch.device, alpha: float, c: float, dtype: torch.dtype, max_registers: list[int]
+) -> dict[str, Callable]:
     """What to time: smic.mic; on a CUDA device also its kernel under each register cap (same
     numbers, other occupancy) and the tensor engine (the fallback without numba-cuda)."""
     runs = {"smic.mic": lambda x, y: mic(x, y, alpha, c, dtype=dtype)}
     if device.type != "cuda":
         return runs
-    from smic.kernels import mic_cuda  # noqa: PLC0415 (needs numba's CUDA target)
+    from smic.kernels import mic_cuda
 
     def capped(registers: int) -> Callable:
         def run(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -74,19 +81,18 @@ def engines(device: torch.device, alpha: float, c: float, dtype: torch.dtype,
                 return mic(x, y, alpha, c, dtype=dtype)
             finally:
                 mic_cuda.MAX_REGISTERS = saved
+
         return run
 
     for registers in max_registers:
         runs[f"kernel <={registers} regs"] = capped(registers)
-    runs["tensor engine"] = lambda x, y: _tensor_engine(x, y, grid_plan(x.shape[1], alpha, c), dtype)
+    runs["tensor engine"] = lambda x, y: tensor_mic(x, y, grid_plan(x.shape[1], alpha, c), dtype)
     return runs
 
 
-def time_minepy(
-    x: torch.Tensor, y: torch.Tensor, alpha: float, c: float
-) -> tuple[float, torch.Tensor] | None:
+def time_minepy(x: torch.Tensor, y: torch.Tensor, alpha: float, c: float) -> tuple[float, torch.Tensor] | None:
     try:
-        import minepy  # noqa: PLC0415 (optional, only for the comparison)
+        import minepy
     except ImportError:
         return None
     xs, ys = x.double().numpy(), y.double().numpy()
@@ -107,8 +113,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per case (best is kept)")
     parser.add_argument("--no-minepy", action="store_true", help="skip the minepy comparison")
     parser.add_argument("--quick", action="store_true", help="only the 4,224-pair cases")
-    parser.add_argument("--max-registers", default="", help="CUDA: also time the kernel under these "
-                        "register caps, comma-separated (e.g. 128,96,64)")
+    parser.add_argument(
+        "--max-registers",
+        default="",
+        help="CUDA: also time the kernel under these register caps, comma-separated (e.g. 128,96,64)",
+    )
     args = parser.parse_args()
     max_registers = [int(r) for r in args.max_registers.split(",") if r.strip()]
 
@@ -118,13 +127,18 @@ def main() -> None:
     dtypes = [getattr(torch, name.strip()) for name in args.dtype.split(",")]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "-"
-    print(f"torch {torch.__version__}, device {device} ({gpu}), CPU threads {torch.get_num_threads()}, "
-          f"load average {load:.2f}")
+    print(
+        f"torch {torch.__version__}, device {device} ({gpu}), CPU threads {torch.get_num_threads()}, "
+        f"load average {load:.2f}"
+    )
     if device.type == "cuda":  # the driver's local-memory reservation for the CUDA kernel
         free = torch.cuda.mem_get_info(device)[0]
         mic(*(t.to(device) for t in make_pairs(64, 49, 0)))
         torch.cuda.synchronize(device)
-        print(f"device memory taken by the first MIC launch (n=49): {(free - torch.cuda.mem_get_info(device)[0]) / 2**30:.2f} GiB")
+        print(
+            "device memory taken by the first MIC launch (n=49): "
+            f"{(free - torch.cuda.mem_get_info(device)[0]) / 2**30:.2f} GiB"
+        )
     cache: dict[tuple, tuple[float, torch.Tensor]] = {}
     for seed, (label, n, pairs, alpha, c, subset) in enumerate(CASES):
         if args.quick and pairs > 5_000:
@@ -147,13 +161,15 @@ def main() -> None:
             for engine, run in engines(device, alpha, c, dtype, max_registers).items():
                 seconds, values = time_ours(run, x, y, device, repeats)
                 first = first or seconds
-                line = (f"{label:16s} {pairs:>7,d} pairs {str(dtype).split('.')[-1]:8s} {engine:18s} "
-                        f"{seconds * 1e3:9.2f} ms  {seconds / pairs * 1e6:7.3f} us/MIC  "
-                        f"{pairs / seconds:12,.0f} MIC/s")
+                line = (
+                    f"{label:16s} {pairs:>7,d} pairs {str(dtype).split('.')[-1]:8s} {engine:18s} "
+                    f"{seconds * 1e3:9.2f} ms  {seconds / pairs * 1e6:7.3f} us/MIC  "
+                    f"{pairs / seconds:12,.0f} MIC/s"
+                )
                 if engine != "smic.mic":
                     line += f"  {seconds / first:5.2f}x the time of smic.mic"
                 if minepy_result is not None:
-                    per_mic, ref, xs, ys = minepy_result
+                    per_mic, ref, _xs, _ys = minepy_result
                     line += f"  minepy {per_mic * 1e6:6.1f} us/MIC  ratio {per_mic / (seconds / pairs):6.1f}x"
                     if ref is not None:
                         diff = (values[: len(ref)].double() - ref).abs().max().item()

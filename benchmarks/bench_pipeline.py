@@ -31,8 +31,9 @@ from PIL import Image
 import smic
 from smic.evaluation.datasets import Dataset, load_csv
 from smic.evaluation.runner import expand_configs, run_benchmark
+from smic.io import load_pair
 from smic.metrics.pieapp import PieAPPNet
-from smic.io import load_image
+from smic.spec import MetricSpec
 
 
 def make_pairs(folder: Path, count: int, width: int = 512, height: int = 384) -> Path:
@@ -51,12 +52,12 @@ def make_pairs(folder: Path, count: int, width: int = 512, height: int = 384) ->
     return folder / "labels.csv"
 
 
-def metric_only(config_name: str, dataset: Dataset, batch: int, device: str) -> float:
+def metric_only(config: MetricSpec, dataset: Dataset, batch: int, device: str) -> float:
     """Pairs per second of the metric's forward alone on the first ``batch`` pairs, preloaded (after a warm-up)."""
-    metric = expand_configs([config_name])[0].create(device).eval()
-    pairs = dataset.pairs[:batch]
-    ref = torch.cat([load_image(p.ref, rgb=True) for p in pairs]).to(device)
-    dist = torch.cat([load_image(p.dist, rgb=True) for p in pairs]).to(device)
+    metric = config.build(device).eval()
+    images = [load_pair(p.ref, p.dist) for p in dataset.pairs[:batch]]
+    ref = torch.cat([r for r, _ in images]).to(device)
+    dist = torch.cat([d for _, d in images]).to(device)
     with torch.inference_mode():
         metric(ref, dist)
         if device.startswith("cuda"):
@@ -65,7 +66,7 @@ def metric_only(config_name: str, dataset: Dataset, batch: int, device: str) -> 
         metric(ref, dist)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-    return len(pairs) / (time.perf_counter() - start)
+    return len(images) / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -73,14 +74,15 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=32)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--metrics", default="all",
-                        help="comma list, or all registered metrics")
+    parser.add_argument("--metrics", default="all", help="comma list, or all registered metrics")
     parser.add_argument("--attention", default="none,smic", help="comma list of none, smic, mic")
     args = parser.parse_args()
     metrics = smic.list_metrics() if args.metrics == "all" else args.metrics.split(",")
-    attention = [None if a.strip().lower() == "none" else a.strip() for a in args.attention.split(",")]
-    print(f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} CPU threads, "
-          f"{args.pairs} pairs of 512x384, batch {args.batch_size}")
+    attention = [a.strip() for a in args.attention.split(",")]
+    print(
+        f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} CPU threads, "
+        f"{args.pairs} pairs of 512x384, batch {args.batch_size}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         if "pieapp" in metrics and not os.environ.get("SMIC_PIEAPP_WEIGHTS"):
             torch.manual_seed(0)
@@ -91,21 +93,29 @@ def main() -> None:
         print(f"{'config':<24} {'pairs/s':>9} {'s/pair':>8} {'metric only':>12}  note")
         for config in expand_configs(metrics, attention):
             try:
-                config.create(args.device)
-            except Exception as error:  # noqa: BLE001  (not available (yet) for this metric: skip, say why)
-                print(f"{config.name:<24} {'-':>9} {'-':>8} {'-':>12}  skipped: {type(error).__name__}: {error}"[:160])
+                config.build(args.device)
+            except Exception as error:
+                print(f"{config.label:<24} {'-':>9} {'-':>8} {'-':>12}  skipped: {type(error).__name__}: {error}"[:160])
                 continue
-            folder = Path(tmp) / "out" / config.name.replace(":", "_")
+            folder = Path(tmp) / "out" / config.label.replace(":", "_")
             warm = replace(dataset, pairs=dataset.pairs[:2])  # weights, imports, kernels: not timed
-            run_benchmark(warm, [config.name], folder / "warm", device=args.device, progress=False, n_boot=0,
-                          plots=False)
-            summary = run_benchmark(dataset, [config.name], folder / "timed",
-                                    device=args.device, batch_size=args.batch_size, progress=False, n_boot=0,
-                                    plots=False)
+            run_benchmark(
+                warm, [config.label], folder / "warm", device=args.device, progress=False, n_boot=0, plots=False
+            )
+            summary = run_benchmark(
+                dataset,
+                [config.label],
+                folder / "timed",
+                device=args.device,
+                batch_size=args.batch_size,
+                progress=False,
+                n_boot=0,
+                plots=False,
+            )
             rate = args.pairs / summary.seconds
             note = f"{len(summary.failures)} failed: {summary.failures[0].reason}" if summary.failures else ""
-            only = metric_only(config.name, dataset, args.batch_size, args.device)
-            print(f"{config.name:<24} {rate:9.2f} {1 / rate:8.3f} {only:12.2f}  {note}"[:160])
+            only = metric_only(config, dataset, args.batch_size, args.device)
+            print(f"{config.label:<24} {rate:9.2f} {1 / rate:8.3f} {only:12.2f}  {note}"[:160])
 
 
 if __name__ == "__main__":

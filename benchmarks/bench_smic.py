@@ -19,8 +19,8 @@ import torch
 
 import smic
 from smic.attention import attention_map
-from smic.variants.authors.preprocess import prepare
 from smic.backbone import VGG16
+from smic.variants.authors.preprocess import prepare
 
 AUTHORS_SNIPPET = """
 import sys, time, statistics, torch
@@ -117,8 +117,14 @@ def authors_seconds(args: argparse.Namespace, name: str, ref: torch.Tensor, dist
 
     import numpy as np
 
-    cls = {"psnr": "PSNR_SMIC", "ssim": "SSIM_SMIC", "lpips": "LPIPS_SMIC", "dists": "DISTS_SMIC",
-           "deepwsd": "DeepWSD_SMIC", "map": "GEN_SMIC_MAP"}[name]
+    cls = {
+        "psnr": "PSNR_SMIC",
+        "ssim": "SSIM_SMIC",
+        "lpips": "LPIPS_SMIC",
+        "dists": "DISTS_SMIC",
+        "deepwsd": "DeepWSD_SMIC",
+        "map": "GEN_SMIC_MAP",
+    }[name]
     with tempfile.TemporaryDirectory() as folder:
         paths = []
         for label, image in (("ref", ref), ("dist", dist)):
@@ -126,11 +132,20 @@ def authors_seconds(args: argparse.Namespace, name: str, ref: torch.Tensor, dist
             np.save(path, (image[0].permute(1, 2, 0) * 255).round().byte().numpy())
             paths.append(path)
         snippet = AUTHORS_MAP_SNIPPET if name == "map" else AUTHORS_SNIPPET
-        code = snippet.format(dir=args.authors_dir, extra=args.authors_path, module=cls, cls=cls,
-                              ref=paths[0], dist=paths[1], repeat=args.repeat, threads=torch.get_num_threads(),
-                              device=args.device)
-        done = subprocess.run([args.authors_python, "-c", code], capture_output=True, text=True, cwd=folder,
-                              check=False)
+        code = snippet.format(
+            dir=args.authors_dir,
+            extra=args.authors_path,
+            module=cls,
+            cls=cls,
+            ref=paths[0],
+            dist=paths[1],
+            repeat=args.repeat,
+            threads=torch.get_num_threads(),
+            device=args.device,
+        )
+        done = subprocess.run(
+            [args.authors_python, "-c", code], capture_output=True, text=True, cwd=folder, check=False
+        )
     if done.returncode != 0:
         print(f"  authors' {cls} failed: {done.stderr.strip().splitlines()[-1] if done.stderr else '?'}")
         return None
@@ -146,13 +161,16 @@ def main() -> None:
     parser.add_argument("--authors-dir")
     parser.add_argument("--authors-python")
     parser.add_argument("--authors-path", default="", help="extra sys.path entries (e.g. a torchvision stand-in)")
-    parser.add_argument("--profile", action="store_true",
-                        help="GPU: also print torch.profiler's busiest operators of each enhanced metric at --batch")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="GPU: also print torch.profiler's busiest operators of each enhanced metric at --batch",
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     ref, dist = (image.to(device) for image in sample_512x384())
-    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'}), "
-          f"512x384 pair, median of {args.repeat}")
+    machine = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"device {device} ({machine}), 512x384 pair, median of {args.repeat}")
     with torch.inference_mode():
         vgg = VGG16("l2").to(device)
         # the baseline: stock PyTorch running the 13 convolutions (Conv2d, ReLU, pool modules);
@@ -168,14 +186,21 @@ def main() -> None:
         base_dists = timed(lambda: dists(ref, dist), args.repeat, device)  # the cost PSNR/SSIM+SMIC add
         authors: dict[str, float | None] = {}  # their seconds per pair, on this device
         for name in args.metrics.split(","):
-            metrics = {form: smic.create_metric(name, device=device, **options) for form, options in
-                       (("official", {}), ("reference", {"attention": "smic"}),
-                        ("paper", {"attention": "smic", "variant": "paper"}))}
+            metrics = {
+                form: smic.create_metric(name, device=device, **options)
+                for form, options in (
+                    ("official", {}),
+                    ("reference", {"attention": "smic"}),
+                    ("paper", {"attention": "smic", "variant": "paper"}),
+                )
+            }
             seconds = {form: timed(lambda m=m: m(ref, dist), args.repeat, device) for form, m in metrics.items()}
-            line = (f"{name:<8}{seconds['official']:>10.4f}{seconds['reference']:>11.4f}{seconds['paper']:>9.4f}"
-                    f"{seconds['reference'] / seconds['official']:>14.2f}"
-                    f"{seconds['reference'] / base_dists:>11.2f}"
-                    f"{seconds['paper'] / seconds['official']:>16.2f}{seconds['paper'] / base_dists:>13.2f}")
+            line = (
+                f"{name:<8}{seconds['official']:>10.4f}{seconds['reference']:>11.4f}{seconds['paper']:>9.4f}"
+                f"{seconds['reference'] / seconds['official']:>14.2f}"
+                f"{seconds['reference'] / base_dists:>11.2f}"
+                f"{seconds['paper'] / seconds['official']:>16.2f}{seconds['paper'] / base_dists:>13.2f}"
+            )
             if args.authors_dir:
                 theirs = authors[name] = authors_seconds(args, name, ref.cpu(), dist.cpu())
                 if theirs is not None:
@@ -193,23 +218,27 @@ def main() -> None:
             big_ref, big_dist = ref.expand(args.batch, -1, -1, -1), dist.expand(args.batch, -1, -1, -1)
             vgg_rate = args.batch / timed(lambda: (stock(big_ref), stock(big_dist)), args.repeat, device)
             ours_rate = args.batch / timed(lambda: (vgg(big_ref), vgg(big_dist)), args.repeat, device)
-            print(f"pairs/s at batch {args.batch}: bare VGG16 {vgg_rate:.1f} stock PyTorch, "
-                  f"{ours_rate:.1f} smic's backbone")
+            print(
+                f"pairs/s at batch {args.batch}: bare VGG16 {vgg_rate:.1f} stock PyTorch, "
+                f"{ours_rate:.1f} smic's backbone"
+            )
             for name in args.metrics.split(","):
                 # the official metric too: its own work beyond the VGG16 pass bounds its paper form
                 for options in ({}, {"attention": "smic"}, {"attention": "smic", "variant": "paper"}):
                     metric = smic.create_metric(name, device=device, **options)
-                    one = 1 / timed(lambda: metric(ref, dist), args.repeat, device)
-                    many = args.batch / timed(lambda: metric(big_ref, big_dist), args.repeat, device)
+                    one = 1 / timed(lambda metric=metric: metric(ref, dist), args.repeat, device)
+                    many = args.batch / timed(lambda metric=metric: metric(big_ref, big_dist), args.repeat, device)
                     form = options.get("variant", "reference") if options else "official"
-                    line = (f"  {name:<8}{form:<10} batch 1: {one:8.1f}  "
-                            f"batch {args.batch}: {many:8.1f}  ({many / vgg_rate:.0%} of stock VGG16, "
-                            f"{many / ours_rate:.0%} of smic's)")
+                    line = (
+                        f"  {name:<8}{form:<10} batch 1: {one:8.1f}  "
+                        f"batch {args.batch}: {many:8.1f}  ({many / vgg_rate:.0%} of stock VGG16, "
+                        f"{many / ours_rate:.0%} of smic's)"
+                    )
                     if authors.get(name) and form == "reference":
                         line += f"  authors' code {1 / authors[name]:.2f} pairs/s: {many * authors[name]:.0f}x"
                     print(line)
                     if args.profile:
-                        print_profile(lambda: metric(big_ref, big_dist))
+                        print_profile(lambda metric=metric: metric(big_ref, big_dist))
 
 
 if __name__ == "__main__":

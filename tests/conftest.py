@@ -73,8 +73,10 @@ def tid_official(fixtures_dir: Path) -> dict:
 def tid_pairs(fixtures_dir: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """name -> (ref, dist) tensors (1, 3, 384, 512) of the five TID2013 calibration pairs."""
     folder = fixtures_dir / "tid2013_calib"
-    return {name: (smic.load_image(folder / "ref" / f"{name}.png"), smic.load_image(folder / "dist" / f"{name}.png"))
-            for name in TID_PAIRS}
+    return {
+        name: (smic.load_image(folder / "ref" / f"{name}.png"), smic.load_image(folder / "dist" / f"{name}.png"))
+        for name in TID_PAIRS
+    }
 
 
 @pytest.fixture(scope="session")
@@ -134,7 +136,9 @@ def top_half_distorted(seed: int, height: int, width: int) -> tuple[torch.Tensor
     return ref, dist
 
 
-def img2_pair(fixtures_dir: Path, rows: slice = slice(None), cols: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
+def img2_pair(
+    fixtures_dir: Path, rows: slice = slice(None), cols: slice = slice(None)
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The authors' Img2 pair (or a crop of it) from the shared fixtures."""
     folder = fixtures_dir / "reference_pairs"
     return tuple(smic.load_image(folder / f"Img2_{part}.png")[..., rows, cols] for part in ("ref", "dist"))
@@ -143,8 +147,9 @@ def img2_pair(fixtures_dir: Path, rows: slice = slice(None), cols: slice = slice
 def constant_pool(value: float = 0.37, n: int = 2) -> AttentionPool:
     """An AttentionPool whose attention is ``value`` everywhere: pooling must change nothing."""
     pool = AttentionPool()
-    pool.attention = Attention({3: torch.full((n, 2, 2), value, dtype=torch.float64),
-                                4: torch.full((n, 1, 1), value, dtype=torch.float64)})
+    pool.attention = Attention(
+        {3: torch.full((n, 2, 2), value, dtype=torch.float64), 4: torch.full((n, 1, 1), value, dtype=torch.float64)}
+    )
     return pool
 
 

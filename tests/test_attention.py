@@ -15,10 +15,10 @@ from smic.attention import (
     dependency_map,
     patches,
     projection_weights,
-    zoom_linear,
 )
-from smic.variants.authors.preprocess import prepare
 from smic.backbone import VGG16
+from smic.variants.authors.preprocess import prepare
+from smic.variants.authors.zoom import zoom_linear
 from tests.conftest import assert_attention_map_matches
 
 
@@ -32,7 +32,11 @@ def test_xavier_projections_are_the_authors(img1_golden, fixtures_dir):
 
 
 def test_gaussian_projections_are_unit_and_seeded():
-    first, again, other = projection_weights("gaussian", seed=1), projection_weights("gaussian", seed=1), projection_weights("gaussian", seed=2)
+    first, again, other = (
+        projection_weights("gaussian", seed=1),
+        projection_weights("gaussian", seed=1),
+        projection_weights("gaussian", seed=2),
+    )
     assert torch.allclose(first[3].flatten(1).norm(dim=1), torch.ones(32))
     assert torch.equal(first[4], again[4]) and not torch.equal(first[4], other[4])
 
@@ -45,17 +49,20 @@ def test_zoom_linear_is_scipy_zoom_order_1(shape, size):
 
 
 @pytest.mark.weights
-@pytest.mark.parametrize("pooling,key,stride", [
-    ("max", "LPIPS_SMIC_maxpoolVGG_patch7_stride7", 7),
-    ("l2", "PSNR_SSIM_SMIC_L2poolVGG_patch7_stride7", 7),
-    ("l2", "DISTS_SMIC_L2poolVGG_patch7_stride6", 6),
-])
+@pytest.mark.parametrize(
+    "pooling,key,stride",
+    [
+        ("max", "LPIPS_SMIC_maxpoolVGG_patch7_stride7", 7),
+        ("l2", "PSNR_SSIM_SMIC_L2poolVGG_patch7_stride7", 7),
+        ("l2", "DISTS_SMIC_L2poolVGG_patch7_stride6", 6),
+    ],
+)
 def test_maps_equal_the_authors_code(img1_pair, img1_golden, pooling, key, stride):
     ref, dist = (prepare(image) for image in img1_pair)
     net = VGG16(pooling, channels_last=False)  # as the authors' variant and attention_map
     with torch.inference_mode():
         f_ref, f_dist = net(ref, 4), net(dist, 4)
-    attention = attention_from_features({3: f_ref[2], 4: f_ref[3]}, {3: f_dist[2], 4: f_dist[3]}, stride=stride)
+    attention = attention_from_features(f_ref, f_dist, stride=stride)
     for stage in (3, 4):
         golden = torch.tensor(img1_golden["smic_maps_all"][key][f"stage{stage}"], dtype=torch.float64)
         # the fixture's machine ordered two projected values of cell (3, 9) of the L2-pooled

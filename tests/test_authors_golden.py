@@ -13,10 +13,20 @@ import smic
 from tests.conftest import assert_attention_map_matches, generated_pair, need_fixtures
 
 GOLDEN = json.loads((Path(__file__).parent / "data" / "authors_golden.json").read_text())["pairs"]
-KEYS = {"psnr": "PSNR_SMIC", "ssim": "SSIM_SMIC", "lpips": "LPIPS_SMIC", "dists": "DISTS_SMIC", "deepwsd": "DeepWSD_SMIC"}
-FILES = {name: ("tid2013_calib/ref/%s.png" % name, "tid2013_calib/dist/%s.png" % name)
-         for name in ("I03", "I04", "I06", "I08", "I19")}
-FILES.update({name: (f"reference_pairs/{name}_ref.png", f"reference_pairs/{name}_dist.png") for name in ("Img1", "Img2")})
+KEYS = {
+    "psnr": "PSNR_SMIC",
+    "ssim": "SSIM_SMIC",
+    "lpips": "LPIPS_SMIC",
+    "dists": "DISTS_SMIC",
+    "deepwsd": "DeepWSD_SMIC",
+}
+FILES = {
+    name: (f"tid2013_calib/ref/{name}.png", f"tid2013_calib/dist/{name}.png")
+    for name in ("I03", "I04", "I06", "I08", "I19")
+}
+FILES.update(
+    {name: (f"reference_pairs/{name}_ref.png", f"reference_pairs/{name}_dist.png") for name in ("Img1", "Img2")}
+)
 
 
 def load(name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -26,7 +36,10 @@ def load(name: str) -> tuple[torch.Tensor, torch.Tensor]:
     return tuple(smic.load_image(image) for image in generated_pair(name))
 
 
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"))]
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")),
+]
 
 
 @pytest.fixture(scope="module")

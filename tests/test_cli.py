@@ -13,12 +13,50 @@ DATA = resources.files("smic") / "data"
 REF, DIST = str(DATA / "sample_ref.png"), str(DATA / "sample_dist.png")
 
 
+def psnr(ref_path, dist_path, data_range=1.0):
+    ref, dist = (np.asarray(Image.open(path), dtype=np.float64) / 255 for path in (ref_path, dist_path))
+    return 10 * np.log10(data_range**2 / np.mean((ref - dist) ** 2))
+
+
 def test_score_json_psnr(capsys):
     assert main(["score", REF, DIST, "--metric", "psnr", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["metric"] == "psnr" and out["lower_better"] is False and out["attention"] is None
-    ref, dist = (np.asarray(Image.open(path), dtype=np.float64) / 255 for path in (REF, DIST))
-    assert out["score"] == pytest.approx(10 * np.log10(1 / np.mean((ref - dist) ** 2)), rel=1e-6)
+    assert out["variant"] is None and out["score"] == pytest.approx(psnr(REF, DIST), rel=1e-6)
+
+
+def test_option_values_are_read_as_literals(capsys):
+    assert main(["score", REF, DIST, "--metric", "PSNR", "--option", "data_range=2.0"]) == 0
+    label, value = capsys.readouterr().out.split(" (")[0].split(": ")
+    assert label == "psnr:data_range=2.0" and float(value) == pytest.approx(psnr(REF, DIST, 2.0), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--metric", "nometric"], "smic: error: unknown metric 'nometric'; choose one of "),
+        (
+            ["--metric", "psnr", "--option", "bogus=1"],
+            "smic: error: psnr:bogus=1: unknown option 'bogus'; psnr accepts data_range",
+        ),
+        (
+            ["--metric", "psnr", "--option", "bogus"],
+            "smic: error: bad option 'bogus' in 'psnr:bogus': expected key=value",
+        ),
+    ],
+)
+def test_bad_metric_or_option_is_one_line(capsys, argv, message):
+    assert main(["score", REF, DIST, *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_grey_pair_is_scored_as_rgb(capsys, tmp_path):
+    for name, path in (("ref", REF), ("dist", DIST)):
+        Image.open(path).convert("L").save(tmp_path / f"{name}.png")
+    grey_ref, grey_dist = str(tmp_path / "ref.png"), str(tmp_path / "dist.png")
+    assert main(["score", grey_ref, grey_dist, "--metric", "psnr", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["score"] == pytest.approx(psnr(grey_ref, grey_dist), rel=1e-6)
 
 
 @pytest.mark.weights
@@ -44,7 +82,26 @@ def test_missing_file_is_a_clear_error(capsys, tmp_path):
 def test_grey_and_colour_pair_is_refused(capsys, tmp_path):
     Image.open(DIST).convert("L").save(tmp_path / "grey.png")
     assert main(["score", REF, str(tmp_path / "grey.png"), "--metric", "psnr"]) == 2
-    assert "dist is greyscale" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "dist is greyscale (1 channel) but ref is colour" in err and "grey.png" in err
+
+
+def test_bench_refuses_a_bad_attention_before_reading_the_dataset(capsys, tmp_path):
+    argv = [
+        "bench",
+        "--dataset",
+        "tid2013",
+        "--root",
+        str(tmp_path / "absent"),
+        "--metrics",
+        "psnr",
+        "--attention",
+        "smic,smc",
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("smic bench: error: attention must be one of smic, mic or none")
 
 
 @pytest.mark.weights

@@ -1,15 +1,14 @@
 """Dataset loaders on tiny copies of the six published layouts (shared/docs/DATASETS.md).
 
 Each builder writes a few 8x8 images and the label file in the real format (.mat via
-scipy.io.savemat with the real variable names, .xlsx, CSV, txt) with the quirks the doc lists:
-mixed case, CRLF, re-sorted lines, nested folders.
+scipy.io.savemat with the real variable names, .xlsx via openpyxl, CSV, txt) with the quirks
+the doc lists: mixed case, CRLF, re-sorted lines, nested folders.
 """
 
 from __future__ import annotations
 
-import zipfile
+import sys
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import numpy as np
 import pytest
@@ -28,7 +27,6 @@ from smic.evaluation.datasets import (
     load_pipal,
     load_qads,
     load_tid2013,
-    read_xlsx_sheet,
 )
 
 
@@ -56,8 +54,16 @@ def live_entry(folder: str, k: int) -> int:
 
 def make_live(root: Path, kept: dict[tuple[str, int], str] | None = None, realigned: bool = False) -> Path:
     """LIVE Release 2 layout with images only for ``kept`` entries ((folder, k) -> reference name)."""
-    kept = kept if kept is not None else {("jp2k", 2): "studentsculpture.bmp", ("jpeg", 57): "bikes.bmp",
-                                          ("wn", 1): "womanhat.bmp", ("fastfading", 174): "bikes.bmp"}
+    kept = (
+        kept
+        if kept is not None
+        else {
+            ("jp2k", 2): "studentsculpture.bmp",
+            ("jpeg", 57): "bikes.bmp",
+            ("wn", 1): "womanhat.bmp",
+            ("fastfading", 174): "bikes.bmp",
+        }
+    )
     dmos = np.zeros((1, 982))
     orgs = np.ones((1, 982))
     names = np.empty((1, 982), dtype=object)
@@ -74,8 +80,9 @@ def make_live(root: Path, kept: dict[tuple[str, int], str] | None = None, realig
         (root / folder).mkdir(parents=True, exist_ok=True)
     scipy.io.savemat(root / "dmos.mat", {"dmos": dmos, "orgs": orgs})
     if realigned:
-        scipy.io.savemat(root / "dmos_realigned.mat", {"dmos_new": dmos * 1.5 - 3, "dmos_std": dmos * 0 + 1,
-                                                        "orgs": orgs})
+        scipy.io.savemat(
+            root / "dmos_realigned.mat", {"dmos_new": dmos * 1.5 - 3, "dmos_std": dmos * 0 + 1, "orgs": orgs}
+        )
     scipy.io.savemat(root / "refnames_all.mat", {"refnames_all": names})
     return root
 
@@ -107,7 +114,7 @@ def test_live_realigned_labels(tmp_path: Path) -> None:
 def test_live_strict_counts_pass_on_a_full_copy_and_fail_on_a_partial_one(tmp_path: Path) -> None:
     kept: dict[tuple[str, int], str] = {}
     refs = [f"ref{i:02d}.bmp" for i in range(29)]
-    for folder, count in LIVE_BLOCKS:
+    for folder, _count in LIVE_BLOCKS:
         for k in range(1, LIVE_KEPT[folder] + 1):
             kept[(folder, k)] = refs[(k + len(kept)) % 29]
     make_live(tmp_path / "full", kept)
@@ -142,64 +149,32 @@ def test_live_errors_name_the_missing_file(tmp_path: Path) -> None:
 
 
 def write_xlsx(path: Path, sheets: dict[str, list[list[object]]]) -> None:
-    """A minimal but standard .xlsx (shared strings, numbers, empty cells)."""
-    strings: list[str] = []
-
-    def cell_xml(ref: str, value: object) -> str:
-        if value is None:
-            return ""
-        if isinstance(value, (int, float)):
-            return f'<c r="{ref}"><v>{value}</v></c>'
-        if value not in strings:
-            strings.append(str(value))
-        return f'<c r="{ref}" t="s"><v>{strings.index(str(value))}</v></c>'
-
-    parts = {}
-    for number, (name, grid) in enumerate(sheets.items(), 1):
-        rows = []
-        for r, row in enumerate(grid, 1):
-            cells = "".join(cell_xml(f"{chr(65 + c)}{r}", v) for c, v in enumerate(row))
-            rows.append(f'<row r="{r}">{cells}</row>')
-        parts[f"xl/worksheets/sheet{number}.xml"] = (
-            '<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
-            f'spreadsheetml/2006/main"><sheetData>{"".join(rows)}</sheetData></worksheet>')
-    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-    sheet_list = "".join(f'<sheet name="{escape(n)}" sheetId="{i}" r:id="rId{i}"/>' for i, n in enumerate(sheets, 1))
-    parts["xl/workbook.xml"] = (f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{main}" xmlns:r="{rel}">'
-                                f"<sheets>{sheet_list}</sheets></workbook>")
-    links = "".join(f'<Relationship Id="rId{i}" Type="{rel}/worksheet" Target="worksheets/sheet{i}.xml"/>'
-                    for i in range(1, len(sheets) + 1))
-    links += f'<Relationship Id="rIdS" Type="{rel}/sharedStrings" Target="sharedStrings.xml"/>'
-    parts["xl/_rels/workbook.xml.rels"] = (
-        '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/'
-        f'package/2006/relationships">{links}</Relationships>')
-    parts["xl/sharedStrings.xml"] = (f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{main}">'
-                                     + "".join(f"<si><t>{escape(s)}</t></si>" for s in strings) + "</sst>")
-    sheet_types = "".join(
-        f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="application/'
-        'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>' for i in range(1, len(sheets) + 1))
-    parts["[Content_Types].xml"] = (
-        '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
-        'content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
-        'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName='
-        '"/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.'
-        'main+xml"/><Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
-        f'officedocument.spreadsheetml.sharedStrings+xml"/>{sheet_types}</Types>')
-    parts["_rels/.rels"] = (
-        '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
-        f'2006/relationships"><Relationship Id="rId1" Type="{rel}/officeDocument" Target="xl/workbook.xml"/>'
-        "</Relationships>")
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, text in parts.items():
-            archive.writestr(name, text)
+    """An .xlsx with these sheets, in this order, written by openpyxl."""
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, grid in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in grid:
+            sheet.append(row)
+    book.save(path)
 
 
 # (image, dst_type, dst_lev, dmos) as the spreadsheet has them: 1600 is a number there
-CSIQ_ROWS = [(1600, "noise", 1, 0.061), ("woman", "jpeg 2000", 3, 0.402), ("woman", "contrast", 2, 0.2),
-             (1600, "blur", 5.0, 0.93), ("aerial_city", "jpeg", 4, 1.0)]
-CSIQ_FILES = ["awgn/1600.AWGN.1.png", "jpeg2000/woman.jpeg2000.3.png", "contrast/woman.contrast.2.png",
-              "BLUR/1600.BLUR.5.png", "JPEG/aerial_city.JPEG.4.png"]
+CSIQ_ROWS = [
+    (1600, "noise", 1, 0.061),
+    ("woman", "jpeg 2000", 3, 0.402),
+    ("woman", "contrast", 2, 0.2),
+    (1600, "blur", 5.0, 0.93),
+    ("aerial_city", "jpeg", 4, 1.0),
+]
+CSIQ_FILES = [
+    "awgn/1600.AWGN.1.png",
+    "jpeg2000/woman.jpeg2000.3.png",
+    "contrast/woman.contrast.2.png",
+    "BLUR/1600.BLUR.5.png",
+    "JPEG/aerial_city.JPEG.4.png",
+]
 
 
 def csiq_grid() -> list[list[object]]:
@@ -229,26 +204,21 @@ def make_csiq(root: Path, labels: str = "xlsx") -> Path:
 def test_csiq_reads_the_spreadsheet_or_its_csv_export(tmp_path: Path, labels: str) -> None:
     make_csiq(tmp_path, labels)
     data = load_csiq(tmp_path, strict=False)
-    assert data.lower_better and data.score_name == "DMOS"
+    assert data.lower_better and data.score_name == "DMOS" and data.label_file.suffix == f".{labels}"
     got = [(p.dist.relative_to(tmp_path / "dst_imgs").as_posix(), p.ref.name, p.score) for p in data.pairs]
     assert got == [(f, f.split("/")[1].split(".")[0] + ".png", row[3]) for f, row in zip(CSIQ_FILES, CSIQ_ROWS)]
     with pytest.raises(ValueError, match=r"not the full release.*866"):
         load_csiq(tmp_path)
 
 
-def test_xlsx_reader_matches_openpyxl(tmp_path: Path) -> None:
-    openpyxl = pytest.importorskip("openpyxl")
-    book = openpyxl.Workbook()
-    book.active.title = "all_by_distortion"
-    sheet = book.create_sheet("all_by_image")
-    for row in csiq_grid():
-        sheet.append(row)
-    book.save(tmp_path / "book.xlsx")
-    grid = read_xlsx_sheet(tmp_path / "book.xlsx", "all_by_image")
-    assert grid[3][3:9] == ["image", "dst_idx", "dst_type", "dst_lev", "dmos_std", "dmos"]
-    assert grid[4][3] == 1600.0 and grid[5][3] == "woman" and grid[4][8] == 0.061
-    mine = openpyxl.load_workbook(make_csiq(tmp_path / "c") / "csiq.DMOS.xlsx")["all_by_image"]
-    assert mine["D5"].value == 1600 and mine["F6"].value == "jpeg 2000"
+def test_csiq_xlsx_without_openpyxl_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_csiq(tmp_path)
+    monkeypatch.setitem(sys.modules, "openpyxl", None)  # what an environment without it imports
+    with pytest.raises(ImportError, match=r'csiq\.DMOS\.xlsx needs openpyxl: pip install "smic\[xlsx\]"'):
+        load_csiq(tmp_path, strict=False)
+    text = "\n".join(",".join("" if v is None else str(v) for v in row) for row in csiq_grid())
+    (tmp_path / "export.csv").write_text(text + "\n")
+    assert len(load_dataset("CSIQ", tmp_path, strict=False, labels=tmp_path / "export.csv")) == len(CSIQ_ROWS)
 
 
 def test_csiq_errors(tmp_path: Path) -> None:
@@ -276,8 +246,11 @@ def make_tid2013(root: Path, lines: list[str] | None = None) -> Path:
         image(root / "reference_images" / ref, seed=i)
     for i, name in enumerate(["i01_01_1.bmp", "I01_11_1.BMP", "i02_08_4.bmp", "i25_24_5.bmp"]):
         image(root / "distorted_images" / name, seed=10 + i)
-    lines = lines if lines is not None else [
-        "3.1 i25_24_5.bmp", "", "5.51429 I01_01_1.bmp", "4.2 I01_11_1.BMP", "  0.24242 i02_08_4.bmp  "]
+    lines = (
+        lines
+        if lines is not None
+        else ["3.1 i25_24_5.bmp", "", "5.51429 I01_01_1.bmp", "4.2 I01_11_1.BMP", "  0.24242 i02_08_4.bmp  "]
+    )
     (root / "mos_with_names.txt").write_bytes(("\r\n".join(lines) + "\r\n").encode())
     return root
 
@@ -287,8 +260,12 @@ def test_tid2013_joins_on_names_ignoring_case(tmp_path: Path) -> None:
     data = load_tid2013(tmp_path, strict=False)
     assert not data.lower_better and data.score_name == "MOS"
     got = {p.dist.name: (p.ref.name, p.score) for p in data.pairs}
-    assert got == {"i25_24_5.bmp": ("i25.bmp", 3.1), "i01_01_1.bmp": ("I01.BMP", 5.51429),
-                   "I01_11_1.BMP": ("I01.BMP", 4.2), "i02_08_4.bmp": ("I02.BMP", 0.24242)}
+    assert got == {
+        "i25_24_5.bmp": ("i25.bmp", 3.1),
+        "i01_01_1.bmp": ("I01.BMP", 5.51429),
+        "I01_11_1.BMP": ("I01.BMP", 4.2),
+        "i02_08_4.bmp": ("I02.BMP", 0.24242),
+    }
     with pytest.raises(ValueError, match=r"3000"):
         load_tid2013(tmp_path)
 
@@ -317,8 +294,10 @@ def make_kadid(root: Path, split: bool = False) -> Path:
         image(refs / ref, seed=i)
     for i, name in enumerate(["I01_01_01.png", "I02_10_05.png", "I01_25_03.png"]):
         image(dists / name, seed=10 + i)
-    (root / "dmos.csv").write_text("dist_img,ref_img,dmos,var\nI02_10_05.png,I02.png,1.00,\n"
-                                   "I01_01_01.png,I01.png,4.57,0.2\n\ni01_25_03.png,I01.png,4.93,\n")
+    (root / "dmos.csv").write_text(
+        "dist_img,ref_img,dmos,var\nI02_10_05.png,I02.png,1.00,\n"
+        "I01_01_01.png,I01.png,4.57,0.2\n\ni01_25_03.png,I01.png,4.93,\n"
+    )
     return root
 
 
@@ -328,7 +307,10 @@ def test_kadid_reads_dmos_column_as_mos(tmp_path: Path, split: bool) -> None:
     data = load_kadid10k(tmp_path, strict=False)
     assert data.name == "KADID-10k" and not data.lower_better and data.score_name == "MOS"
     assert [(p.dist.name, p.ref.name, p.score) for p in data.pairs] == [
-        ("I02_10_05.png", "I02.png", 1.0), ("I01_01_01.png", "I01.png", 4.57), ("I01_25_03.png", "I01.png", 4.93)]
+        ("I02_10_05.png", "I02.png", 1.0),
+        ("I01_01_01.png", "I01.png", 4.57),
+        ("I01_25_03.png", "I01.png", 4.93),
+    ]
 
 
 def test_kadid_errors(tmp_path: Path) -> None:
@@ -361,8 +343,10 @@ def test_pipal_indexes_distortion_folders_recursively(tmp_path: Path) -> None:
     data = load_pipal(tmp_path, strict=False)
     assert not data.lower_better
     assert {p.dist.name: (p.ref.name, p.score) for p in data.pairs} == {
-        "A0001_00_00.bmp": ("A0001.bmp", 1520.0648), "A0001_03_11.bmp": ("A0001.bmp", 916.7),
-        "A0060_06_26.bmp": ("A0060.bmp", 1836.0)}
+        "A0001_00_00.bmp": ("A0001.bmp", 1520.0648),
+        "A0001_03_11.bmp": ("A0001.bmp", 916.7),
+        "A0060_06_26.bmp": ("A0060.bmp", 1836.0),
+    }
     with pytest.raises(ValueError, match=r"23200"):
         load_pipal(tmp_path)
 
@@ -399,7 +383,9 @@ def test_qads_nested_copy(tmp_path: Path) -> None:
     data = load_qads(tmp_path, strict=False)
     assert data.root == inner and not data.lower_better
     assert [(p.dist.name, p.ref.name, p.score) for p in data.pairs] == [
-        ("img01_2_01.bmp", "img01.bmp", 0.7125), ("img02_4_21.bmp", "img02.bmp", 0.1)]
+        ("img01_2_01.bmp", "img01.bmp", 0.7125),
+        ("img02_4_21.bmp", "img02.bmp", 0.1),
+    ]
     with pytest.raises(ValueError, match=r"980"):
         load_qads(tmp_path)
     (inner / "source_images" / "img02.bmp").unlink()
@@ -439,5 +425,7 @@ def test_load_dataset_matches_names_ignoring_case(tmp_path: Path) -> None:
         load_dataset("nope", tmp_path)
     with pytest.raises(FileNotFoundError, match=r"does not exist"):
         load_dataset("tid2013", tmp_path / "missing")
+    with pytest.raises(ValueError, match=r"TID2013 has a single label file; --labels applies to LIVE and CSIQ only"):
+        load_dataset("tid2013", tmp_path / "t", labels="other.txt")
     with pytest.raises(FileNotFoundError, match=r"no mos_with_names\.txt in .*expected TID2013"):
         load_dataset("tid2013", tmp_path / "k")

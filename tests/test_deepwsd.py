@@ -52,8 +52,10 @@ PILLOW_13 = int(PIL.__version__.split(".")[0]) >= 13
 def synthetic_pair(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic 8-bit pair (H, W, 3): a smooth colour pattern and a distorted copy."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    channels = [128 + 70 * np.sin(x / (9.0 + 4 * c)) * np.cos(y / (13.0 - 3 * c))
-                + 40 * np.sin((x + 2 * y) / (23.0 + 5 * c)) for c in range(3)]
+    channels = [
+        128 + 70 * np.sin(x / (9.0 + 4 * c)) * np.cos(y / (13.0 - 3 * c)) + 40 * np.sin((x + 2 * y) / (23.0 + 5 * c))
+        for c in range(3)
+    ]
     ref = np.stack(channels, axis=-1)
     dist = ref + 30 * np.sin(1.7 * x + 0.9 * y)[..., None] + 12 * np.cos(y / 3.0)[..., None]
     return tuple(np.clip(np.round(a), 0, 255).astype(np.uint8) for a in (ref, dist))
@@ -84,8 +86,9 @@ def test_wasserstein_equals_scipy_for_probability_weights():
     u_weights /= u_weights.sum(1, keepdims=True)
     v_weights /= v_weights.sum(1, keepdims=True)
     ours = wasserstein_1d(*(torch.from_numpy(a) for a in (u_values, v_values, u_weights, v_weights)), p=1)
-    expected = [scipy.stats.wasserstein_distance(u_values[i], v_values[i], u_weights[i], v_weights[i])
-                for i in range(5)]
+    expected = [
+        scipy.stats.wasserstein_distance(u_values[i], v_values[i], u_weights[i], v_weights[i]) for i in range(5)
+    ]
     assert np.allclose(ours.numpy(), expected, rtol=1e-10)
 
 
@@ -101,8 +104,18 @@ def test_wasserstein_is_p_th_power_without_root():
 
 @pytest.mark.parametrize(
     "height, width, needed",
-    [(33, 33, 33), (32, 60, 33), (384, 66, 66), (65, 384, 66), (1152, 644, 132), (644, 1300, 645),
-     (20, 520, 1), (384, 512, 66), (999, 40, 1), (1000, 700, 132)],
+    [
+        (33, 33, 33),
+        (32, 60, 33),
+        (384, 66, 66),
+        (65, 384, 66),
+        (1152, 644, 132),
+        (644, 1300, 645),
+        (20, 520, 1),
+        (384, 512, 66),
+        (999, 40, 1),
+        (1000, 700, 132),
+    ],
 )
 def test_min_side(height, width, needed):
     assert min_side(height, width) == needed
@@ -135,7 +148,7 @@ def test_img1_official(img1_pair, img1_golden):
 def test_tid2013_and_img2_official(tid_pairs, fixtures_dir):
     pairs = dict(tid_pairs, Img2=img2_pair(fixtures_dir))
     metric = smic.create_metric("deepwsd")
-    for name, (value, loss) in OFFICIAL.items():
+    for name, (value, _loss) in OFFICIAL.items():
         assert metric(*pairs[name]).item() == pytest.approx(value, rel=1e-4), name
     assert deepwsd(*pairs["Img2"], as_loss=True).item() == pytest.approx(OFFICIAL["Img2"][1], rel=1e-4)
 

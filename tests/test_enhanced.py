@@ -29,9 +29,15 @@ def test_constant_attention_gives_the_base_metric(name):
 
 @pytest.mark.weights
 def test_default_variant_is_reference_where_the_authors_have_the_metric():
-    assert type(smic.create_metric("psnr", attention="smic")) is type(smic.create_metric("psnr", attention="smic", variant="reference"))
-    assert type(smic.create_metric("psnr", attention="smic")) is not type(smic.create_metric("psnr", attention="smic", variant="paper"))
-    assert type(smic.create_metric("fsim", attention="smic")) is type(smic.create_metric("fsim", attention="smic", variant="paper"))
+    assert type(smic.create_metric("psnr", attention="smic")) is type(
+        smic.create_metric("psnr", attention="smic", variant="reference")
+    )
+    assert type(smic.create_metric("psnr", attention="smic")) is not type(
+        smic.create_metric("psnr", attention="smic", variant="paper")
+    )
+    assert type(smic.create_metric("fsim", attention="smic")) is type(
+        smic.create_metric("fsim", attention="smic", variant="paper")
+    )
     with pytest.raises(ValueError, match="metric 'fsim' has no 'reference' variant"):
         smic.create_metric("fsim", attention="smic", variant="reference")
 
@@ -43,25 +49,32 @@ def test_psnr_paper_is_the_weighted_mse_recomputed_by_hand():
     pool.from_images(ref, dist, metric.net)
     attention = pool.attention
     # Eq. (7): A = mean of A_3 and A_4 (A_4 resized to A_3's grid), resized to the image grid
-    combined = resize_linear((attention.stages[3] + resize_linear(attention.stages[4], attention.stages[3].shape[-2:])) / 2,
-                             (64, 80)).numpy()
+    combined = resize_linear(
+        (attention.stages[3] + resize_linear(attention.stages[4], attention.stages[3].shape[-2:])) / 2, (64, 80)
+    ).numpy()
     error = ((ref.double() - dist.double()) ** 2).mean(dim=1).numpy()
     expected = [10 * np.log10(1 / ((combined[i] * error[i]).sum() / combined[i].sum())) for i in range(2)]
     assert metric(ref, dist).numpy() == pytest.approx(expected, rel=1e-5)
 
 
 @pytest.mark.weights
-@pytest.mark.parametrize("name,best", [("psnr", float("inf")), ("ssim", 1.0), ("lpips", 0.0), ("dists", 0.0), ("deepwsd", 0.0)])
+@pytest.mark.parametrize(
+    "name,best", [("psnr", float("inf")), ("ssim", 1.0), ("lpips", 0.0), ("dists", 0.0), ("deepwsd", 0.0)]
+)
 def test_identical_images_get_the_best_value(name, best):
     ref, _ = pair(2)
     value = smic.create_metric(name, attention="smic", variant="paper")(ref, ref)
-    assert torch.all(torch.isinf(value)) if best == float("inf") else torch.allclose(value, torch.full((2,), best), atol=1e-6)
+    assert (
+        torch.all(torch.isinf(value))
+        if best == float("inf")
+        else torch.allclose(value, torch.full((2,), best), atol=1e-6)
+    )
 
 
 @pytest.mark.weights
 def test_any_local_map_can_be_pooled():
     ref, dist = pair(3)
-    attention, combined = smic.attention_map(ref, dist)
+    _attention, combined = smic.attention_map(ref, dist)
     gradient = (dist - ref).abs().mean(dim=1)[:, 1:, 1:]  # a map of another size and metric
     pooled = smic.attend(gradient, combined)
     weights = resize_linear(combined, gradient.shape[-2:])
@@ -72,15 +85,14 @@ def test_any_local_map_can_be_pooled():
 def test_lpips_paper_recomputed_from_its_maps():
     ref, dist = pair(5)
     metric = smic.create_metric("lpips", attention="smic", variant="paper")
-    pool = metric.pool()
-    value = metric.score(ref, dist, pool=pool)
+    value, attention = metric.explain(ref, dist)
     _, maps = smic.create_metric("lpips").score(ref, dist, return_maps=True)
     expected = np.zeros(2)
     for i in range(2):
         for stage, local in enumerate(maps, start=1):
             values = local[i, 0].double().numpy()
             if stage in (3, 4):  # Eq. (8): attention of that stage, bilinear to the map's grid
-                weights = resize_linear(pool.attention.stages[stage][i : i + 1], values.shape)[0].numpy()
+                weights = resize_linear(attention.stages[stage][i : i + 1], values.shape)[0].numpy()
                 expected[i] += (weights * values).sum() / weights.sum()
             else:
                 expected[i] += values.mean()

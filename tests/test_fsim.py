@@ -12,7 +12,6 @@ from smic.metrics.fsim import (
     fsim,
     log_gabor_filters,
 )
-from tests.conftest import constant_pool, noisy_pair, top_half_distorted, top_half_pool
 
 # official_values.json prints 4 significant digits: allow 1e-4 plus half a digit of the 4th decimal
 TOLERANCE = 1e-4 + 5e-5
@@ -39,8 +38,10 @@ def test_downsampling_factor_and_filter():
     assert downsample_factor(640, 900) == 3
     x = torch.arange(15, dtype=torch.float64).view(1, 1, 3, 5)
     # conv2(x, ones(2)/4, 'same'): each sample with its right and lower neighbours, zeros beyond
-    expected = torch.tensor([[(0 + 1 + 5 + 6) / 4, (2 + 3 + 7 + 8) / 4, (4 + 9) / 4],
-                             [(10 + 11) / 4, (12 + 13) / 4, 14 / 4]], dtype=torch.float64)
+    expected = torch.tensor(
+        [[(0 + 1 + 5 + 6) / 4, (2 + 3 + 7 + 8) / 4, (4 + 9) / 4], [(10 + 11) / 4, (12 + 13) / 4, 14 / 4]],
+        dtype=torch.float64,
+    )
     assert torch.allclose(_average_downsample(x, 2)[0, 0], expected)
 
 
@@ -51,21 +52,6 @@ def test_filters_vanish_at_zero_frequency():
     # the smallest scale peaks near the centre frequency 1/6 along the first orientation (0 rad)
     row = filters[0, 0, 0, :20]
     assert math.isclose(row.argmax().item() / 40, 1 / 6, abs_tol=1 / 40)
-
-
-@pytest.mark.parametrize("chromatic", [True, False])
-def test_identical_images_batch_and_maps(chromatic):
-    ref, dist = noisy_pair(3, (3, 3, 64, 80), 0.05)
-    metric = smic.create_metric("fsim", chromatic=chromatic)
-    assert torch.allclose(metric(ref, ref), torch.ones(3, dtype=ref.dtype), atol=1e-6)
-    batch = metric(ref, dist)
-    singles = torch.cat([metric(ref[i:i + 1], dist[i:i + 1]) for i in range(3)])
-    assert torch.allclose(batch, singles, atol=1e-6)
-    assert torch.all(batch < 1) and torch.all(batch > 0)
-    score, maps = metric.maps(ref, dist)
-    assert torch.allclose(score, batch)
-    assert len(maps) == len(metric.map_stages) == 1
-    assert maps[0].shape == (3, 1, 64, 80)
 
 
 def test_map_on_downsampled_grid(tid_pairs):
@@ -84,19 +70,6 @@ def test_too_small():
         fsim(image, image)
     image = torch.rand(1, 3, metric.min_size, 40)
     assert metric(image, image).item() == pytest.approx(1.0, abs=1e-6)
-
-
-@pytest.mark.parametrize("chromatic", [True, False])
-def test_constant_attention_gives_the_plain_score(chromatic):
-    ref, dist = noisy_pair(4, (2, 3, 96, 112), 0.1)
-    plain = fsim(ref, dist, chromatic)
-    assert torch.allclose(fsim(ref, dist, chromatic, pool=constant_pool()), plain, rtol=1e-6)
-
-
-def test_attention_weights_the_score():
-    ref, dist = top_half_distorted(5, 96, 112)
-    pool = top_half_pool()
-    assert torch.all(fsim(ref, dist, pool=pool) < fsim(ref, dist))
 
 
 def test_registered_metadata():

@@ -11,8 +11,11 @@ import torch
 import smic
 from smic.cli import sample_pair
 
-pytestmark = [pytest.mark.gpu, pytest.mark.weights,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.weights,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
 
 FORMS = {"official": {}, "reference": {"attention": "smic"}, "paper": {"attention": "smic", "variant": "paper"}}
 
@@ -71,7 +74,7 @@ def test_fused_backbone_matches_stock_modules(pooling):
             if index in STAGE_ENDS:
                 stock.append(features)
         fused = net(x)
-    for ours, theirs in zip(fused, stock, strict=True):
+    for ours, theirs in zip(fused.values(), stock, strict=True):
         assert torch.allclose(ours, theirs, rtol=1e-5, atol=1e-5 * theirs.abs().max().item())
 
 

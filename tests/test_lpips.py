@@ -62,17 +62,10 @@ def test_generated_pairs_official(name):
 
 
 @pytest.mark.weights
-def test_identical_images_give_zero():
-    ref, _ = _pair()
-    assert lpips(ref, ref).item() == 0.0
-
-
-@pytest.mark.weights
-def test_batch_equals_single_calls_and_maps_sum_to_score():
+def test_map_grids_and_maps_sum_to_score():
+    # (batches, identity and the map count are the shared contract: test_contract.py)
     ref, dist = _pair(n=2)
     batched, maps = lpips(ref, dist, return_maps=True)
-    singles = torch.cat([lpips(ref[i : i + 1], dist[i : i + 1]) for i in range(2)])
-    assert torch.allclose(batched, singles, rtol=1e-5, atol=1e-7)
     assert [tuple(m.shape) for m in maps] == [(2, 1, 48 >> k, 48 >> k) for k in range(5)]
     assert all(bool((m >= 0).all()) for m in maps)
     assert torch.allclose(sum(m.mean(dim=(1, 2, 3)) for m in maps), batched, rtol=1e-5)

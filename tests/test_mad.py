@@ -49,7 +49,7 @@ def test_identical_images_give_zero_and_batch_is_consistent(convention):
     ref, dist = random_pair(1, (3, 3, 64, 80))
     assert torch.equal(mad(ref, ref, convention), torch.zeros(3, dtype=torch.float64))
     batch = mad(ref, dist, convention)
-    singles = torch.cat([mad(ref[i:i + 1], dist[i:i + 1], convention) for i in range(3)])
+    singles = torch.cat([mad(ref[i : i + 1], dist[i : i + 1], convention) for i in range(3)])
     assert torch.allclose(batch, singles, rtol=1e-12, atol=0)
     assert torch.all(batch > 0)
     noisier = (ref + 3 * (dist - ref)).clamp(0, 1)

@@ -20,6 +20,7 @@ import pytest
 
 mic_cuda = pytest.importorskip("smic.kernels.mic_cuda", reason="numba's CUDA target cannot be imported")
 from numba.cuda.cudadrv.error import CudaSupportError, NvvmSupportError  # noqa: E402
+
 mic_module = importlib.import_module("smic.kernels.mic")
 cuda_launch = importlib.import_module("smic.kernels.cuda_launch")
 
@@ -56,8 +57,9 @@ THREAD_PASS = textwrap.dedent("""
 
 def test_thread_pass_matches_minepy(tmp_path: Path) -> None:
     env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path))
-    run = subprocess.run([sys.executable, "-c", THREAD_PASS, str(DATA)], env=env, capture_output=True,
-                         text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-c", THREAD_PASS, str(DATA)], env=env, capture_output=True, text=True, timeout=600
+    )
     assert run.returncode == 0, run.stderr
     assert float(run.stdout) < 1e-12
 
@@ -83,8 +85,10 @@ def test_kernel_compiles_for_cuda() -> None:
     try:
         ptx, _ = mic_cuda.cuda.compile_ptx(kernel.py_func, signature, cc=(8, 0))
     except (CudaSupportError, NvvmSupportError) as err:  # a typing error still fails the test
-        pytest.skip(f"numba cannot compile CUDA code here without a GPU ({type(err).__name__}; "
-                    "numba-cuda with NVVM and NVRTC can)")
+        pytest.skip(
+            f"numba cannot compile CUDA code here without a GPU ({type(err).__name__}; "
+            "numba-cuda with NVVM and NVRTC can)"
+        )
     # one kernel whose local memory is its two work arrays: (15 + 3 + 2) x 50 int32, 7 x 50 float64
     assert ptx.count(".entry") == 1 and f"__local_depot0[{4 * 20 * 50 + 8 * 7 * 50}]" in ptx
 
@@ -102,7 +106,9 @@ def test_launches_silence_numba_cudas_low_occupancy_warning() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with cuda_launch._recorded("test"):
-            warnings.warn("Grid size 1 will likely result in GPU under-utilization", errors.NumbaPerformanceWarning)
+            warnings.warn(
+                "Grid size 1 will likely result in GPU under-utilization", errors.NumbaPerformanceWarning, stacklevel=2
+            )
 
 
 def _kernel_choice() -> object:
@@ -138,8 +144,9 @@ def test_a_failed_launch_is_recorded_and_ends_in_the_tensor_engine(fresh_kernel_
         assert _kernel_choice() is None
 
 
-def test_a_kernel_failing_inside_attempt_falls_back_with_a_warning(monkeypatch: pytest.MonkeyPatch,
-                                                                     fresh_kernel_choice) -> None:
+def test_a_kernel_failing_inside_attempt_falls_back_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, fresh_kernel_choice
+) -> None:
     monkeypatch.setattr(cuda_launch, "_missing_target", lambda: None)  # a working CUDA target
 
     def failing() -> None:

@@ -38,7 +38,7 @@ def test_identical_images_give_zero_and_batch_is_consistent():
     metric = smic.create_metric("nlpd")
     assert torch.equal(metric(ref, ref), torch.zeros(3))
     batch = metric(ref, dist)
-    singles = torch.cat([metric(ref[i:i + 1], dist[i:i + 1]) for i in range(3)])
+    singles = torch.cat([metric(ref[i : i + 1], dist[i : i + 1]) for i in range(3)])
     assert torch.allclose(batch, singles, atol=1e-7, rtol=0)
     assert torch.all(batch > 0)
     # lower is better: more noise, larger distance

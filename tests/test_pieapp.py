@@ -81,11 +81,17 @@ def test_identical_images_give_the_bias_path(metric, state):
     same weight w_0, so the score is s_0 exactly (0 only if the trained biases make it 0)."""
     ref, _ = _pair()
     hidden = F.relu(state["fc1_score.bias"].double())
-    s0 = state["ref_score_subtract.weight"].double().item() * 0.01 * (
-        state["fc2_score.weight"].double()[0] @ hidden + state["fc2_score.bias"].double().item()
-    ) + state["ref_score_subtract.bias"].double().item()
-    w0 = state["fc2_weight.weight"].double()[0] @ F.relu(state["fc1_weight.bias"].double()) \
-        + state["fc2_weight.bias"].double().item() + 1e-6
+    s0 = (
+        state["ref_score_subtract.weight"].double().item()
+        * 0.01
+        * (state["fc2_score.weight"].double()[0] @ hidden + state["fc2_score.bias"].double().item())
+        + state["ref_score_subtract.bias"].double().item()
+    )
+    w0 = (
+        state["fc2_weight.weight"].double()[0] @ F.relu(state["fc1_weight.bias"].double())
+        + state["fc2_weight.bias"].double().item()
+        + 1e-6
+    )
     score, (s_map, w_map) = metric.maps(ref, ref)
     assert torch.allclose(score.double(), torch.full((2,), s0.item(), dtype=torch.float64), atol=1e-6)
     assert torch.allclose(s_map.double(), torch.full_like(s_map, s0.item()).double(), atol=1e-6)
@@ -96,8 +102,11 @@ def test_zero_bias_path_gives_zero(tmp_path, state):
     """With ref_score_subtract's bias cancelling the bias path (what training aims at), identical
     images score 0."""
     hidden = F.relu(state["fc1_score.bias"])
-    s_before = state["ref_score_subtract.weight"][0, 0] * 0.01 * (state["fc2_score.weight"][0] @ hidden
-                                                                   + state["fc2_score.bias"][0])
+    s_before = (
+        state["ref_score_subtract.weight"][0, 0]
+        * 0.01
+        * (state["fc2_score.weight"][0] @ hidden + state["fc2_score.bias"][0])
+    )
     tuned = dict(state, **{"ref_score_subtract.bias": (-s_before).view(1)})
     path = tmp_path / "tuned.pth"
     torch.save(tuned, path)
@@ -114,8 +123,10 @@ def test_batch_consistency_and_chunking(metric, weights_file):
     assert torch.allclose(one_patch_at_a_time(ref, dist), batched, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("size, stride, grid", [((64, 64), 27, (1, 1)), ((100, 130), 27, (2, 3)),
-                                                ((100, 130), 6, (7, 12)), ((91, 64), 27, (2, 1))])
+@pytest.mark.parametrize(
+    "size, stride, grid",
+    [((64, 64), 27, (1, 1)), ((100, 130), 27, (2, 3)), ((100, 130), 6, (7, 12)), ((91, 64), 27, (2, 1))],
+)
 def test_patch_grid_arithmetic(metric, size, stride, grid):
     assert patch_grid(*size, stride) == grid == ((size[0] - 64) // stride + 1, (size[1] - 64) // stride + 1)
     ref, dist = _pair(n=1, h=size[0], w=size[1])
@@ -140,7 +151,7 @@ def test_patches_are_bgr_0_255_crops_at_the_stride(metric):
 
 def test_missing_weights_error(tmp_path, monkeypatch):
     monkeypatch.delenv(ENV_WEIGHTS, raising=False)
-    with pytest.raises(FileNotFoundError, match="download_PieAPPv0.1_PT_weights.sh"):
+    with pytest.raises(FileNotFoundError, match=r"download_PieAPPv0\.1_PT_weights\.sh"):
         PieAPP()
     with pytest.raises(FileNotFoundError, match="no such file"):
         PieAPP(weights=tmp_path / "absent.pth")

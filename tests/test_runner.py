@@ -18,15 +18,16 @@ import pytest
 import torch
 from PIL import Image
 
+from smic.cli.bench import add_bench_arguments, bench_main
 from smic.evaluation.datasets import load_csv, load_tid2013
-from smic.evaluation.report import ConfigInfo, DatasetResults, write_reports
+from smic.evaluation.report import DatasetResults, write_reports
 from smic.evaluation.runner import (
-    add_bench_arguments,
-    bench_main,
+    MetricConfig,
     expand_configs,
     parse_config,
     run_benchmark,
 )
+from smic.spec import MetricSpec
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -57,45 +58,70 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_config_names() -> None:
-    assert parse_config("PSNR+SMIC").name == "psnr+smic"
+def test_config_labels() -> None:
+    assert MetricConfig is MetricSpec and parse_config("PSNR+SMIC").label == "psnr+smic"
     config = parse_config("lpips+smic:variant=reference:k=32")
-    assert (config.metric, config.attention, dict(config.options)) == ("lpips", "smic", {"k": 32, "variant": "reference"})
-    assert config.name == "lpips+smic:k=32:variant=reference"
-    names = [c.name for c in expand_configs(["psnr", "ssim+mic", "psnr:data_range=2.0"], [None, "smic"])]
-    assert names == ["psnr", "psnr+smic", "ssim+mic", "psnr:data_range=2.0", "psnr+smic:data_range=2.0"]
+    assert (config.name, config.attention, config.variant, dict(config.options)) == (
+        "lpips",
+        "smic",
+        "reference",
+        {"k": 32},
+    )
+    assert config.label == "lpips+smic:k=32:variant=reference"  # the label the store has always keyed on
+    labels = [c.label for c in expand_configs(["psnr", "ssim+mic", "psnr:data_range=2.0"], [None, "smic"])]
+    assert labels == ["psnr", "psnr+smic", "ssim+mic", "psnr:data_range=2.0", "psnr+smic:data_range=2.0"]
+    labels = [c.label for c in expand_configs(["lpips:variant=paper"], ["smic", "mic"])]
+    assert labels == ["lpips+smic:variant=paper", "lpips+mic:variant=paper"]
+    assert [c.label for c in expand_configs(["psnr"], ["none", None, "SMIC"])] == ["psnr", "psnr+smic"]
     with pytest.raises(ValueError, match="key=value"):
         parse_config("psnr:oops")
+    with pytest.raises(ValueError, match="unknown metric 'nometric'"):
+        expand_configs(["nometric"])
+    with pytest.raises(ValueError, match="attention must be one of"):
+        expand_configs(["psnr"], ["smc"])
 
 
 def test_end_to_end_with_failures_and_resume(tmp_path: Path) -> None:
     root = make_tid_copy(tmp_path / "tid")
     save(root / "distorted_images" / "i01_02_1.bmp", np.zeros((8, 8, 3), np.uint8))  # size mismatch
     (root / "distorted_images" / "i02_02_1.bmp").write_bytes(b"not an image")  # unreadable
+    save(root / "distorted_images" / "i03_02_1.bmp", np.zeros((16, 16), np.uint8))  # grey beside a colour ref
     with open(root / "mos_with_names.txt", "a") as handle:
-        handle.write("3.0 i01_02_1.bmp\n2.0 i02_02_1.bmp\n")
+        handle.write("3.0 i01_02_1.bmp\n2.0 i02_02_1.bmp\n1.0 i03_02_1.bmp\n")
     dataset = load_tid2013(root, strict=False)
     out = tmp_path / "out"
     summary = run_benchmark(dataset, ["psnr", "psnr:data_range=2.0"], out, batch_size=5, progress=False, n_boot=100)
     assert summary.computed == 2 * 12 and summary.reused == 0
     reasons = {(f.dist, f.config): f.reason for f in summary.failures}
-    assert len(reasons) == 4
+    assert len(reasons) == 6
     assert "size mismatch" in reasons[("distorted_images/i01_02_1.bmp", "psnr")]
     assert "unreadable image" in reasons[("distorted_images/i02_02_1.bmp", "psnr")]
+    assert "dist is greyscale" in reasons[("distorted_images/i03_02_1.bmp", "psnr:data_range=2.0")]
     assert "FAILED" in summary.format()
 
     for name in ("scores.csv", "table.csv", "paired.csv", "table.md", "failures.csv", "scores.sqlite"):
         assert (out / name).is_file(), name
     assert sorted(p.name for p in (out / "plots").iterdir()) == [
-        "psnr__TID2013.png", "psnr_data_range=2.0__TID2013.png"]
+        "psnr__TID2013.png",
+        "psnr_data_range=2.0__TID2013.png",
+    ]
     scores = read_csv(out / "scores.csv")
-    assert len(scores) == 14 and list(scores[0]) == ["dataset", "ref", "dist", "subjective", "psnr",
-                                                     "psnr:data_range=2.0"]
+    assert len(scores) == 15 and list(scores[0]) == [
+        "dataset",
+        "ref",
+        "dist",
+        "subjective",
+        "psnr",
+        "psnr:data_range=2.0",
+    ]
     assert scores[0]["dataset"] == "TID2013" and float(scores[0]["psnr:data_range=2.0"]) == pytest.approx(
-        float(scores[0]["psnr"]) + 20 * np.log10(2), abs=1e-4)
+        float(scores[0]["psnr"]) + 20 * np.log10(2), abs=1e-4
+    )
     table = read_csv(out / "table.csv")
     assert [(r["metric"], r["dataset"], r["n"], r["n_missing"]) for r in table] == [
-        ("psnr", "TID2013", "12", "2"), ("psnr:data_range=2.0", "TID2013", "12", "2")]
+        ("psnr", "TID2013", "12", "3"),
+        ("psnr:data_range=2.0", "TID2013", "12", "3"),
+    ]
     row = table[0]
     assert float(row["srcc"]) > 0.8 and row["fit_status"] and row["paper_srcc"] == "0.700"
     assert float(row["srcc_ci_low"]) <= float(row["srcc"]) <= float(row["srcc_ci_high"])
@@ -103,24 +129,39 @@ def test_end_to_end_with_failures_and_resume(tmp_path: Path) -> None:
     assert "## Table I" in markdown and "/ 0.700 (" in markdown and "Table II" not in markdown
 
     again = run_benchmark(dataset, ["psnr"], out, progress=False, n_boot=100)  # resume: nothing new
-    assert again.computed == 0 and again.reused == 12 and len(again.failures) == 2
+    assert again.computed == 0 and again.reused == 12 and len(again.failures) == 3
     assert read_csv(out / "table.csv") == table
 
 
 def test_table_two_and_paired_tests_from_results(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     truth = rng.normal(size=60)
-    results = [DatasetResults("LIVE", True, "DMOS", "test", [f"r{i}" for i in range(60)], [f"d{i}" for i in range(60)],
-                              -truth, {"psnr": truth + rng.normal(size=60), "psnr+mic": truth + 0.5 * rng.normal(size=60),
-                                       "psnr+smic": truth + 0.2 * rng.normal(size=60)})]
-    configs = [ConfigInfo("psnr", "psnr", None), ConfigInfo("psnr+mic", "psnr", "mic"),
-               ConfigInfo("psnr+smic", "psnr", "smic")]
-    rows, _ = write_reports(tmp_path, results, configs, n_boot=50, plots=False)
+    labels = ["psnr", "psnr+mic", "psnr+smic", "psnr+smic:variant=paper"]
+    noise = {"psnr": 1.0, "psnr+mic": 0.5, "psnr+smic": 0.2, "psnr+smic:variant=paper": 0.3}
+    results = [
+        DatasetResults(
+            "LIVE",
+            True,
+            "DMOS",
+            "test",
+            [f"r{i}" for i in range(60)],
+            [f"d{i}" for i in range(60)],
+            -truth,
+            {label: truth + noise[label] * rng.normal(size=60) for label in labels},
+        )
+    ]
+    rows, _ = write_reports(tmp_path, results, [MetricSpec.parse(label) for label in labels], n_boot=50, plots=False)
     markdown = (tmp_path / "table.md").read_text()
     assert "## Table I" in markdown and "## Table II (MIC against SMIC)" in markdown
     assert "psnr+mic (PSNR w/ MIC) | " in markdown and "/ 0.930 (" in markdown  # Table II's LIVE SRCC
     paired = read_csv(tmp_path / "paired.csv")
-    assert [(p["a"], p["b"]) for p in paired] == [("psnr+mic", "psnr"), ("psnr+smic", "psnr"), ("psnr+smic", "psnr+mic")]
+    # the paper form is compared with plain PSNR, not with the reference form's MIC ablation
+    assert [(p["a"], p["b"]) for p in paired] == [
+        ("psnr+mic", "psnr"),
+        ("psnr+smic", "psnr"),
+        ("psnr+smic", "psnr+mic"),
+        ("psnr+smic:variant=paper", "psnr"),
+    ]
     assert float(paired[1]["delta_srcc"]) > 0
     assert all(r.evaluation is not None and r.evaluation.srcc > 0 for r in rows)  # DMOS orientation handled
 
@@ -133,9 +174,27 @@ def cli(argv: list[str]) -> argparse.Namespace:
 
 def test_cli_functions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = make_tid_copy(tmp_path / "tid", refs=2, levels=3)
-    args = cli(["--dataset", "tid2013", "--root", str(root), "--metrics", "psnr", "--out", str(tmp_path / "o"),
-                "--attention", "none", "--batch-size", "4", "--no-strict", "--no-progress", "--bootstrap", "20"])
-    assert args.attention == [None] and args.batch_size == 4 and not args.strict
+    args = cli(
+        [
+            "--dataset",
+            "tid2013",
+            "--root",
+            str(root),
+            "--metrics",
+            "psnr",
+            "--out",
+            str(tmp_path / "o"),
+            "--attention",
+            "none",
+            "--batch-size",
+            "4",
+            "--no-strict",
+            "--no-progress",
+            "--bootstrap",
+            "20",
+        ]
+    )
+    assert (args.metrics, args.attention, args.batch_size, args.strict) == (["psnr"], ["none"], 4, False)
     assert bench_main(args) == 0
     assert "TID2013: 6 pairs x 1 configs" in capsys.readouterr().out
     args.strict = True  # the default: a partial copy is refused with a message, not a traceback
@@ -143,17 +202,45 @@ def test_cli_functions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "not the full release" in capsys.readouterr().err
     missing = cli(["--dataset", "KADID-10k", "--root", str(root), "--metrics", "psnr", "--out", str(tmp_path / "o")])
     assert bench_main(missing) == 2 and "dmos.csv" in capsys.readouterr().err
-    unknown = cli(["--dataset", "tid2013", "--root", str(root), "--metrics", "nometric", "--out",
-                   str(tmp_path / "o"), "--no-strict"])
+    unknown = cli(
+        [
+            "--dataset",
+            "tid2013",
+            "--root",
+            str(root),
+            "--metrics",
+            "nometric",
+            "--out",
+            str(tmp_path / "o"),
+            "--no-strict",
+        ]
+    )
     assert bench_main(unknown) == 2 and "nometric" in capsys.readouterr().err
+    bad = cli(
+        [
+            "--dataset",
+            "tid2013",
+            "--root",
+            str(root),
+            "--metrics",
+            "psnr",
+            "--attention",
+            "none,smc",
+            "--out",
+            str(tmp_path / "o"),
+            "--no-strict",
+        ]
+    )
+    assert bench_main(bad) == 2
+    assert capsys.readouterr().err.startswith("smic bench: error: attention must be one of")
 
 
 # ---------------------------------------------------------------------------- interruption
 
 CHILD = textwrap.dedent('''
-    """``python -m smic.evaluation.runner`` with PSNR slowed down; it starts once GO_FILE exists."""
+    """``python -m smic.cli.bench`` with PSNR slowed down; it starts once GO_FILE exists."""
     import os, signal, sys, time
-    from smic.evaluation.runner import main
+    from smic.cli.bench import main
     from smic.metrics.psnr import PSNR
 
     plain = PSNR.score
@@ -173,11 +260,30 @@ METRICS = ["psnr", "psnr:data_range=2.0"]
 
 
 def start_child(tmp_path: Path, out: Path, go: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-           "GO_FILE": str(go)}
-    argv = [sys.executable, str(tmp_path / "child.py"), "--dataset", "csv", "--root", str(tmp_path / "data" / "labels.csv"),
-            "--csv-direction", "higher", "--metrics", ",".join(METRICS), "--batch-size", "2",
-            "--out", str(out), "--bootstrap", "50", "--no-progress"]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+        "GO_FILE": str(go),
+    }
+    argv = [
+        sys.executable,
+        str(tmp_path / "child.py"),
+        "--dataset",
+        "csv",
+        "--root",
+        str(tmp_path / "data" / "labels.csv"),
+        "--csv-direction",
+        "higher",
+        "--metrics",
+        ",".join(METRICS),
+        "--batch-size",
+        "2",
+        "--out",
+        str(out),
+        "--bootstrap",
+        "50",
+        "--no-progress",
+    ]
     return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -214,8 +320,10 @@ def test_interrupted_runs_resume_without_recomputing(tmp_path: Path, monkeypatch
         ref = rng.integers(30, 226, size=(12, 12, 3))
         save(tmp_path / "data" / f"r{r}.png", ref.astype(np.uint8))
         for k in range(8):
-            save(tmp_path / "data" / f"r{r}_{k}.png",
-                 np.clip(ref + rng.normal(0, 3 * (k + 1), ref.shape), 0, 255).astype(np.uint8))
+            save(
+                tmp_path / "data" / f"r{r}_{k}.png",
+                np.clip(ref + rng.normal(0, 3 * (k + 1), ref.shape), 0, 255).astype(np.uint8),
+            )
             lines.append(f"r{r}.png,r{r}_{k}.png,{9 - k + rng.normal(0, 0.5):.4f}")
     (tmp_path / "data" / "labels.csv").write_text("\n".join(lines) + "\n")
     (tmp_path / "child.py").write_text(CHILD)

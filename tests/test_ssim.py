@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import smic
-from smic.metrics.ssim import gaussian_window, matlab_rgb2gray, ssim
+from smic.metrics.grey import matlab_rgb2gray
+from smic.metrics.ssim import gaussian_window, ssim
 
 
 def test_matlab_convention_reproduces_official_tid2013(tid_pairs, tid_official):
@@ -15,7 +16,9 @@ def test_matlab_convention_reproduces_official_tid2013(tid_pairs, tid_official):
         assert metric(ref, dist).item() == pytest.approx(tid_official["official"]["ssim"][name], abs=1e-4)
 
 
-@pytest.mark.parametrize("win_size,key", [(11, "SSIM_pytorch_msssim_win11_dr1_raw"), (7, "SSIM_pytorch_msssim_win7_dr1_raw")])
+@pytest.mark.parametrize(
+    "win_size,key", [(11, "SSIM_pytorch_msssim_win11_dr1_raw"), (7, "SSIM_pytorch_msssim_win7_dr1_raw")]
+)
 def test_rgb_convention_matches_pytorch_msssim(img1_pair, img1_golden, win_size, key):
     value = smic.create_metric("ssim", win_size=win_size)(*img1_pair).item()
     assert value == pytest.approx(img1_golden["scores_official_base"][key], abs=1e-5)

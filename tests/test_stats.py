@@ -38,11 +38,14 @@ def test_correlations_match_scipy(data: tuple[np.ndarray, np.ndarray]) -> None:
     assert np.isnan(plcc(np.ones(5), np.arange(5.0)))
 
 
-@pytest.mark.parametrize("params, x", [
-    ((2.0, 1.5, 2.3, 0.1, 3.0), np.linspace(-3, 7, 300)),
-    ((-4.0, 0.8, 1.0, -0.05, 50.0), np.linspace(-5, 5, 200)),  # decreasing
-    ((30.0, 0.0015, 52300.0, 1e-4, 3.0), np.linspace(47000, 57000, 300)),  # LPIPS-like raw scale
-])
+@pytest.mark.parametrize(
+    "params, x",
+    [
+        ((2.0, 1.5, 2.3, 0.1, 3.0), np.linspace(-3, 7, 300)),
+        ((-4.0, 0.8, 1.0, -0.05, 50.0), np.linspace(-5, 5, 200)),  # decreasing
+        ((30.0, 0.0015, 52300.0, 1e-4, 3.0), np.linspace(47000, 57000, 300)),  # LPIPS-like raw scale
+    ],
+)
 def test_logistic_fit_recovers_known_parameters(params: tuple[float, ...], x: np.ndarray) -> None:
     fit = fit_logistic(x, logistic5(x, *params))
     assert fit.kind == "logistic" and fit.status.startswith("ok")

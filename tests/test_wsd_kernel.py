@@ -11,14 +11,15 @@ import numba
 import pytest
 import torch
 
-from smic.kernels import cuda_launch, wsd_cpu as wsd_kernel
+from smic.kernels import cuda_launch, wsd_cpu
 from smic.kernels.wsd import _torch_column_distances, column_distances
 
 
 def _torch_form(x: torch.Tensor, y: torch.Tensor, x_total: torch.Tensor, y_total: torch.Tensor) -> torch.Tensor:
     """The torch form on (..., m, cols) columns with totals of shape (...)."""
-    return _torch_column_distances(x.transpose(-1, -2), y.transpose(-1, -2), x_total[..., None, None],
-                                   y_total[..., None, None])
+    return _torch_column_distances(
+        x.transpose(-1, -2), y.transpose(-1, -2), x_total[..., None, None], y_total[..., None, None]
+    )
 
 
 def _columns(seed: int, shape: tuple[int, ...], zeros: float = 0.5) -> torch.Tensor:
@@ -38,7 +39,7 @@ def test_hand_computed_column() -> None:
     total = torch.tensor([1 - 1e-6], dtype=torch.float64)
     l2 = float(((x - y) ** 2).sum())
     expected = 0.3 + l2 / (math.sqrt(math.exp(-1 / 10.3)) * 10.3**2)
-    assert wsd_kernel.distances(x, y, total, total).item() == pytest.approx(expected, rel=1e-12)
+    assert wsd_cpu.distances(x, y, total, total).item() == pytest.approx(expected, rel=1e-12)
 
 
 @pytest.mark.parametrize("samples", [16, 256])  # windows of 4x4 and 16x16
@@ -46,7 +47,7 @@ def test_hand_computed_column() -> None:
 def test_kernel_equals_the_torch_form(samples: int, zeros: float) -> None:
     x, y = _columns(1, (3, samples, 70), zeros), _columns(2, (3, samples, 70), zeros)
     x_total, y_total = x.sum(dim=(1, 2)), y.sum(dim=(1, 2))
-    got = wsd_kernel.distances(x, y, x_total, y_total)
+    got = wsd_cpu.distances(x, y, x_total, y_total)
     assert torch.allclose(got, _torch_form(x, y, x_total, y_total), rtol=1e-12, atol=0)
 
 
@@ -54,14 +55,14 @@ def test_identical_and_all_zero_columns() -> None:
     x = _columns(3, (2, 16, 9))
     x[:, :, 0] = 0.0
     total = x.sum(dim=(1, 2))
-    assert torch.equal(wsd_kernel.distances(x, x, total, total), torch.zeros(2, 9, dtype=torch.float64))
+    assert torch.equal(wsd_cpu.distances(x, x, total, total), torch.zeros(2, 9, dtype=torch.float64))
 
 
 def test_float32_inputs_sum_in_float64() -> None:
     x, y = _columns(4, (2, 16, 500)), _columns(5, (2, 16, 500))
     x_total, y_total = x.sum(dim=(1, 2)), y.sum(dim=(1, 2))
-    exact = wsd_kernel.distances(x, y, x_total, y_total)
-    got = wsd_kernel.distances(x.float(), y.float(), x_total.float(), y_total.float())
+    exact = wsd_cpu.distances(x, y, x_total, y_total)
+    got = wsd_cpu.distances(x.float(), y.float(), x_total.float(), y_total.float())
     assert got.dtype == torch.float64 and torch.allclose(got, exact, rtol=1e-6)
 
 
@@ -86,39 +87,49 @@ def test_cuda_kernel_compiles() -> None:
     cuda = pytest.importorskip("numba.cuda", reason="numba's CUDA target cannot be imported")
     from numba.cuda.cudadrv.error import CudaSupportError, NvvmSupportError
 
-    signature = (numba.float32[:, :, ::1], numba.float32[:, :, ::1], numba.float64[::1], numba.float64[::1],
-                 numba.float64[:, ::1])
+    signature = (
+        numba.float32[:, :, ::1],
+        numba.float32[:, :, ::1],
+        numba.float64[::1],
+        numba.float64[::1],
+        numba.float64[:, ::1],
+    )
     try:
         ptx, _ = cuda.compile_ptx(importlib.import_module("smic.kernels.wsd_cuda").kernel.py_func, signature, cc=(8, 0))
     except (CudaSupportError, NvvmSupportError) as err:  # a typing error still fails the test
-        pytest.skip(f"numba cannot compile CUDA code here without a GPU ({type(err).__name__}; "
-                    "numba-cuda with NVVM and NVRTC can)")
+        pytest.skip(
+            f"numba cannot compile CUDA code here without a GPU ({type(err).__name__}; "
+            "numba-cuda with NVVM and NVRTC can)"
+        )
     assert ptx.count(".entry") == 1 and "__local_depot" not in ptx  # no local memory: registers only
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_kernel_equals_cpu() -> None:
-    if (reason := cuda_launch.unavailable(wsd_kernel.CUDA_KERNEL)) is not None:
+    if (reason := cuda_launch.unavailable(wsd_cpu.CUDA_KERNEL)) is not None:
         pytest.skip(f"DeepWSD uses torch operations on the GPU here: {reason}")
+    wsd_cuda = importlib.import_module("smic.kernels.wsd_cuda")
     x, y = _columns(8, (3, 16, 1000)), _columns(9, (3, 16, 1000))
     totals = x.sum(dim=(1, 2)), y.sum(dim=(1, 2))
     for dtype in (torch.float64, torch.float32):
-        cpu = wsd_kernel.distances(x.to(dtype), y.to(dtype), *(t.to(dtype) for t in totals))
-        gpu = wsd_kernel.distances(x.to(dtype).cuda(), y.to(dtype).cuda(), *(t.to(dtype).cuda() for t in totals))
+        cpu = wsd_cpu.distances(x.to(dtype), y.to(dtype), *(t.to(dtype) for t in totals))
+        gpu = wsd_cuda.distances(x.to(dtype).cuda(), y.to(dtype).cuda(), *(t.to(dtype).cuda() for t in totals))
         assert torch.allclose(gpu.cpu(), cpu, rtol=1e-12)  # both sum in float64 (FMA aside)
-    assert cuda_launch.unavailable(wsd_kernel.CUDA_KERNEL) is None, "the kernel failed: see the warning"
+    assert cuda_launch.unavailable(wsd_cpu.CUDA_KERNEL) is None, "the kernel failed: see the warning"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_torch_fallback_equals_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     # what runs on GPUs without numba-cuda, or after the kernel failed: torch operations, a warning
-    monkeypatch.setattr(cuda_launch, "_failures", {wsd_kernel.CUDA_KERNEL: "a failure recorded by the test"})
+    monkeypatch.setattr(cuda_launch, "_failures", {wsd_cpu.CUDA_KERNEL: "a failure recorded by the test"})
     monkeypatch.setattr(cuda_launch, "_warned", set())
     x, y = _columns(10, (2, 16, 300)), _columns(11, (2, 16, 300))
     x_total, y_total = x.sum(dim=(1, 2)), y.sum(dim=(1, 2))
-    with pytest.warns(UserWarning, match="DeepWSD's column distances on the GPU use slower torch operations: a failure recorded"):
+    with pytest.warns(
+        UserWarning, match="DeepWSD's column distances on the GPU use slower torch operations: a failure recorded"
+    ):
         gpu = column_distances(x.cuda(), y.cuda(), x_total.cuda(), y_total.cuda())
-    assert torch.allclose(gpu.cpu(), wsd_kernel.distances(x, y, x_total, y_total), rtol=1e-12)
+    assert torch.allclose(gpu.cpu(), wsd_cpu.distances(x, y, x_total, y_total), rtol=1e-12)
 
 
 def test_gradients_flow_through_the_torch_form() -> None:
@@ -133,8 +144,9 @@ def test_gradients_flow_through_the_torch_form() -> None:
         up, down = x.detach().clone(), x.detach().clone()
         up[0, k, j] += step
         down[0, k, j] -= step
-        numeric = (wsd_kernel.distances(up, y, x_total, y_total).sum()
-                   - wsd_kernel.distances(down, y, x_total, y_total).sum()) / (2 * step)
+        numeric = (
+            wsd_cpu.distances(up, y, x_total, y_total).sum() - wsd_cpu.distances(down, y, x_total, y_total).sum()
+        ) / (2 * step)
         assert x.grad[0, k, j].item() == pytest.approx(numeric.item(), rel=1e-5, abs=1e-9)
 
 

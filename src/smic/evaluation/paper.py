@@ -19,9 +19,19 @@ __all__ = ["PAPER_DATASETS", "TABLE_II_DATASETS", "PaperCell", "load_paper_table
 PAPER_DATASETS = ("LIVE", "CSIQ", "TID2013", "KADID-10k", "PIPAL", "QADS")
 TABLE_II_DATASETS = ("LIVE", "KADID-10k", "PIPAL", "QADS")
 # registry name (lower case, without - and _) -> the paper's spelling
-PAPER_NAMES = {"msssim": "MS-SSIM", "fsim": "FSIM", "vif": "VIF", "nlpd": "NLPD", "mad": "MAD",
-               "pieapp": "PieAPP", "psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "dists": "DISTS",
-               "deepwsd": "DeepWSD"}
+PAPER_NAMES = {
+    "msssim": "MS-SSIM",
+    "fsim": "FSIM",
+    "vif": "VIF",
+    "nlpd": "NLPD",
+    "mad": "MAD",
+    "pieapp": "PieAPP",
+    "psnr": "PSNR",
+    "ssim": "SSIM",
+    "lpips": "LPIPS",
+    "dists": "DISTS",
+    "deepwsd": "DeepWSD",
+}
 
 
 @dataclass(frozen=True)
@@ -48,12 +58,13 @@ def _key(text: str) -> str:
 def load_paper_tables(path: str | None = None) -> tuple[PaperCell, ...]:
     """All cells of ``paper_tables.csv`` (``#`` lines are comments); ``path`` overrides the shipped file."""
     if path is None:
-        text = resources.files("smic").joinpath("data", "paper_tables.csv").read_text(encoding="utf-8")
+        text = resources.files("smic").joinpath("data").joinpath("paper_tables.csv").read_text(encoding="utf-8")
     else:
         text = Path(path).read_text(encoding="utf-8")
     rows = csv.DictReader(line for line in text.splitlines() if line.strip() and not line.startswith("#"))
-    return tuple(PaperCell(row["table"], row["method"], row["dataset"], _value(row["srcc"]), _value(row["plcc"]))
-                 for row in rows)
+    return tuple(
+        PaperCell(row["table"], row["method"], row["dataset"], _value(row["srcc"]), _value(row["plcc"])) for row in rows
+    )
 
 
 def paper_method(metric: str, attention: str | None = None) -> str | None:

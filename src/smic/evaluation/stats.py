@@ -17,6 +17,7 @@ after the fit is positive whenever the fit explains anything.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,12 +116,22 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, *, maxfev: int = DEFAULT_MAXFEV) 
     slope, intercept = np.polyfit(x, y, 1)
     linear_sse = float(np.sum((slope * x + intercept - y) ** 2))
     if len(x) < 6:
-        return LogisticFit("linear", (float(slope), float(intercept)), start, maxfev,
-                           f"linear fallback: {len(x)} samples are too few for 5 parameters")
+        return LogisticFit(
+            "linear",
+            (float(slope), float(intercept)),
+            start,
+            maxfev,
+            f"linear fallback: {len(x)} samples are too few for 5 parameters",
+        )
     z, w = (x - mx) / sx, (y - my) / sy
     amplitude = sign * float(np.ptp(w))
-    starts = [(amplitude, 1.0, 0.0, 0.0, 0.0), (amplitude, 3.0, 0.0, 0.0, 0.0), (amplitude, 0.3, 0.0, 0.0, 0.0),
-              (amplitude, 1.0, float(np.median(z)), 0.0, 0.0), (0.1 * sign, 1.0, 0.0, slope * sx / sy, 0.0)]
+    starts = [
+        (amplitude, 1.0, 0.0, 0.0, 0.0),
+        (amplitude, 3.0, 0.0, 0.0, 0.0),
+        (amplitude, 0.3, 0.0, 0.0, 0.0),
+        (amplitude, 1.0, float(np.median(z)), 0.0, 0.0),
+        (0.1 * sign, 1.0, 0.0, slope * sx / sy, 0.0),
+    ]
     reasons: list[str] = []
     for attempt, p0 in enumerate(starts):
         try:
@@ -144,8 +155,13 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, *, maxfev: int = DEFAULT_MAXFEV) 
         status = "ok" if attempt == 0 else f"ok (start {attempt + 1} of {len(starts)})"
         return LogisticFit("logistic", params, start, maxfev, status)
     why = "; ".join(dict.fromkeys(reasons))
-    return LogisticFit("linear", (float(slope), float(intercept)), start, maxfev,
-                       f"linear fallback: logistic failed from {len(starts)} starts (maxfev={maxfev}: {why})")
+    return LogisticFit(
+        "linear",
+        (float(slope), float(intercept)),
+        start,
+        maxfev,
+        f"linear fallback: logistic failed from {len(starts)} starts (maxfev={maxfev}: {why})",
+    )
 
 
 # ---------------------------------------------------------------------------- bootstrap
@@ -177,7 +193,7 @@ def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
 
 
-def _index_chunks(n: int, n_boot: int, seed: int, cells: int = 4_000_000):
+def _index_chunks(n: int, n_boot: int, seed: int, cells: int = 4_000_000) -> Iterator[np.ndarray]:
     """Bootstrap index rows (B, n) drawn with ``numpy.random.default_rng(seed)``, in chunks."""
     rng = np.random.default_rng(seed)
     rows = max(1, cells // max(n, 1))
@@ -197,8 +213,16 @@ def _percentile_ci(values: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def bootstrap_ci(x: np.ndarray, y: np.ndarray, prediction: np.ndarray | None = None, *, sign: float = 1.0,
-                 n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, tuple[float, float]]:
+def bootstrap_ci(
+    x: np.ndarray,
+    y: np.ndarray,
+    prediction: np.ndarray | None = None,
+    *,
+    sign: float = 1.0,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap CIs over images: ``srcc`` (oriented by ``sign``) and, given the fitted
     ``prediction``, ``plcc`` of prediction vs y (the fit is held fixed, not refitted per resample)."""
     x, y = np.asarray(x), np.asarray(y, dtype=np.float64)
@@ -258,9 +282,17 @@ def _clip_infinite(x: np.ndarray) -> tuple[np.ndarray, int]:
     return np.clip(x, finite.min(), finite.max()), int(infinite.sum())
 
 
-def evaluate(scores: np.ndarray, subjective: np.ndarray, *, metric_lower_better: bool = False,
-             subjective_lower_better: bool = False, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
-             maxfev: int = DEFAULT_MAXFEV) -> Evaluation:
+def evaluate(
+    scores: np.ndarray,
+    subjective: np.ndarray,
+    *,
+    metric_lower_better: bool = False,
+    subjective_lower_better: bool = False,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    maxfev: int = DEFAULT_MAXFEV,
+) -> Evaluation:
     """All protocol statistics of ``scores`` against ``subjective`` (same images, same order).
 
     Infinite scores keep their rank for SRCC/KRCC and are clipped to the finite range for the
@@ -279,10 +311,17 @@ def evaluate(scores: np.ndarray, subjective: np.ndarray, *, metric_lower_better:
     nan_ci = (float("nan"), float("nan"))
     cis = bootstrap_ci(x, y, prediction, sign=sign, n_boot=n_boot, seed=seed, level=level) if n_boot > 0 else {}
     return Evaluation(
-        n=len(x), srcc=sign * srcc(x, y), krcc=sign * krcc(x, y),
+        n=len(x),
+        srcc=sign * srcc(x, y),
+        krcc=sign * krcc(x, y),
         plcc=plcc(prediction, y) if fit.kind != "constant" else float("nan"),
-        rmse=rmse(prediction, y), raw_plcc=sign * plcc(finite_x, y), fit=fit,
-        srcc_ci=cis.get("srcc", nan_ci), plcc_ci=cis.get("plcc", nan_ci), n_infinite=n_infinite, level=level,
+        rmse=rmse(prediction, y),
+        raw_plcc=sign * plcc(finite_x, y),
+        fit=fit,
+        srcc_ci=cis.get("srcc", nan_ci),
+        plcc_ci=cis.get("plcc", nan_ci),
+        n_infinite=n_infinite,
+        level=level,
     )
 
 
@@ -321,8 +360,17 @@ def williams_test(r12: float, r13: float, r23: float, n: int) -> tuple[float, fl
     return float(t), float(2 * stats.t.sf(abs(t), n - 3))
 
 
-def paired_test(a: np.ndarray, b: np.ndarray, subjective: np.ndarray, *, sign_a: float = 1.0, sign_b: float = 1.0,
-                n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> PairedTest:
+def paired_test(
+    a: np.ndarray,
+    b: np.ndarray,
+    subjective: np.ndarray,
+    *,
+    sign_a: float = 1.0,
+    sign_b: float = 1.0,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> PairedTest:
     """Is metric A's SRCC different from metric B's on the same images?
 
     Paired bootstrap: the same resampled images for both metrics; CI = percentile interval of
@@ -340,8 +388,10 @@ def paired_test(a: np.ndarray, b: np.ndarray, subjective: np.ndarray, *, sign_a:
     deltas = []
     for index in _index_chunks(len(a), n_boot, seed):
         ry = _resampled_ranks(dy, ky, index)
-        deltas.append(sign_a * _rowwise_pearson(_resampled_ranks(da, ka, index), ry)
-                      - sign_b * _rowwise_pearson(_resampled_ranks(db, kb, index), ry))
+        deltas.append(
+            sign_a * _rowwise_pearson(_resampled_ranks(da, ka, index), ry)
+            - sign_b * _rowwise_pearson(_resampled_ranks(db, kb, index), ry)
+        )
     d = np.concatenate(deltas) if deltas else np.array([])
     d = d[np.isfinite(d)]
     if d.size:

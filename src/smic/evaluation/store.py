@@ -53,56 +53,86 @@ class ScoreStore:
 
     # -------------------------------------------------------------- datasets and configs
 
-    def set_dataset(self, name: str, root: str, label_file: str, lower_better: bool, score_name: str, notes: str,
-                    pairs: list[tuple[str, str, float]]) -> None:
+    def set_dataset(
+        self,
+        name: str,
+        root: str,
+        label_file: str,
+        lower_better: bool,
+        score_name: str,
+        notes: str,
+        pairs: list[tuple[str, str, float]],
+    ) -> None:
         """Record a dataset and its labelled pairs (replacing its earlier pairs; scores stay)."""
         row = self.db.execute("SELECT root FROM datasets WHERE name = ?", (name,)).fetchone()
         if row is not None and row[0] != root:
-            raise ValueError(f"{self.path} already holds dataset {name!r} from {row[0]}, not {root}: its stored "
-                             "scores may belong to other images; use another --out folder")
+            raise ValueError(
+                f"{self.path} already holds dataset {name!r} from {row[0]}, not {root}: its stored "
+                "scores may belong to other images; use another --out folder"
+            )
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO datasets VALUES (?, ?, ?, ?, ?, ?)",
-                            (name, root, label_file, int(lower_better), score_name, notes))
+            self.db.execute(
+                "INSERT OR REPLACE INTO datasets VALUES (?, ?, ?, ?, ?, ?)",
+                (name, root, label_file, int(lower_better), score_name, notes),
+            )
             self.db.execute("DELETE FROM pairs WHERE dataset = ?", (name,))
-            self.db.executemany("INSERT INTO pairs VALUES (?, ?, ?, ?, ?)",
-                                [(name, i, ref, dist, score) for i, (ref, dist, score) in enumerate(pairs)])
+            self.db.executemany(
+                "INSERT INTO pairs VALUES (?, ?, ?, ?, ?)",
+                [(name, i, ref, dist, score) for i, (ref, dist, score) in enumerate(pairs)],
+            )
 
-    def set_config(self, name: str, metric: str, attention: str | None, options: dict[str, Any],
-                   lower_better: bool) -> None:
+    def set_config(
+        self, name: str, metric: str, attention: str | None, options: dict[str, Any], lower_better: bool
+    ) -> None:
         with self.db:
-            self.db.execute("INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?, ?, ?)",
-                            (name, metric, attention, json.dumps(options, sort_keys=True, default=str),
-                             int(lower_better), time.time()))
+            self.db.execute(
+                "INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    name,
+                    metric,
+                    attention,
+                    json.dumps(options, sort_keys=True, default=str),
+                    int(lower_better),
+                    time.time(),
+                ),
+            )
             self.db.execute("UPDATE configs SET lower_better = ? WHERE name = ?", (int(lower_better), name))
 
     def datasets(self) -> list[dict[str, Any]]:
-        cursor = self.db.execute("SELECT name, root, label_file, lower_better, score_name, notes FROM datasets "
-                                 "ORDER BY rowid")
-        return [dict(zip(("name", "root", "label_file", "lower_better", "score_name", "notes"), row))
-                for row in cursor]
+        cursor = self.db.execute(
+            "SELECT name, root, label_file, lower_better, score_name, notes FROM datasets ORDER BY rowid"
+        )
+        return [dict(zip(("name", "root", "label_file", "lower_better", "score_name", "notes"), row)) for row in cursor]
 
     def configs(self) -> list[dict[str, Any]]:
         cursor = self.db.execute("SELECT name, metric, attention, options, lower_better FROM configs ORDER BY added")
-        return [{"name": n, "metric": m, "attention": a, "options": json.loads(o), "lower_better": bool(lb)}
-                for n, m, a, o, lb in cursor]
+        return [
+            {"name": n, "metric": m, "attention": a, "options": json.loads(o), "lower_better": bool(lb)}
+            for n, m, a, o, lb in cursor
+        ]
 
     def pairs(self, dataset: str) -> list[tuple[str, str, float]]:
-        cursor = self.db.execute("SELECT ref, dist, subjective FROM pairs WHERE dataset = ? ORDER BY position",
-                                 (dataset,))
+        cursor = self.db.execute(
+            "SELECT ref, dist, subjective FROM pairs WHERE dataset = ? ORDER BY position", (dataset,)
+        )
         return list(cursor)
 
     # -------------------------------------------------------------- runs, scores, failures
 
     def start_run(self, dataset: str, configs: list[str]) -> int:
         with self.db:
-            cursor = self.db.execute("INSERT INTO runs (dataset, configs, started, status) VALUES (?, ?, ?, ?)",
-                                     (dataset, ",".join(configs), time.time(), "running"))
+            cursor = self.db.execute(
+                "INSERT INTO runs (dataset, configs, started, status) VALUES (?, ?, ?, ?)",
+                (dataset, ",".join(configs), time.time(), "running"),
+            )
         return int(cursor.lastrowid or 0)
 
     def finish_run(self, run: int, computed: int, status: str) -> None:
         with self.db:
-            self.db.execute("UPDATE runs SET finished = ?, computed = ?, status = ? WHERE id = ?",
-                            (time.time(), computed, status, run))
+            self.db.execute(
+                "UPDATE runs SET finished = ?, computed = ?, status = ? WHERE id = ?",
+                (time.time(), computed, status, run),
+            )
 
     def stored_keys(self, dataset: str) -> set[tuple[str, str, str]]:
         """(ref, dist, config) of every stored score of ``dataset``."""
@@ -112,21 +142,27 @@ class ScoreStore:
         """Insert new scores (plain INSERT: storing an already stored key raises IntegrityError)."""
         now = time.time()
         rows = list(rows)
-        self.db.executemany("INSERT INTO scores (dataset, ref, dist, config, score, run, created) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            [(dataset, ref, dist, config, score, run, now) for ref, dist, score in rows])
-        self.db.executemany("DELETE FROM failures WHERE dataset = ? AND ref = ? AND dist = ? AND config = ?",
-                            [(dataset, ref, dist, config) for ref, dist, _ in rows])
+        self.db.executemany(
+            "INSERT INTO scores (dataset, ref, dist, config, score, run, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(dataset, ref, dist, config, score, run, now) for ref, dist, score in rows],
+        )
+        self.db.executemany(
+            "DELETE FROM failures WHERE dataset = ? AND ref = ? AND dist = ? AND config = ?",
+            [(dataset, ref, dist, config) for ref, dist, _ in rows],
+        )
 
     def add_failure(self, dataset: str, ref: str, dist: str, config: str, reason: str, run: int) -> None:
-        self.db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (dataset, ref, dist, config, reason, run, time.time()))
+        self.db.execute(
+            "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (dataset, ref, dist, config, reason, run, time.time()),
+        )
 
     def scores(self, dataset: str) -> dict[str, dict[tuple[str, str], float]]:
         """config -> {(ref, dist): score} for ``dataset``."""
         result: dict[str, dict[tuple[str, str], float]] = {}
         for ref, dist, config, score in self.db.execute(
-                "SELECT ref, dist, config, score FROM scores WHERE dataset = ?", (dataset,)):
+            "SELECT ref, dist, config, score FROM scores WHERE dataset = ?", (dataset,)
+        ):
             result.setdefault(config, {})[(ref, dist)] = score
         return result
 

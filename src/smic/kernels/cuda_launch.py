@@ -11,10 +11,10 @@ numba.cuda is imported only when a kernel is asked for: importing it costs a sec
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import torch
 
@@ -39,7 +39,8 @@ def numba_cuda() -> Any:
     import numpy as np
 
     if not hasattr(np, "row_stack"):
-        def row_stack(tup: Any, *, dtype: Any = None, casting: str = "same_kind") -> Any:
+
+        def row_stack(tup: Any, *, dtype: Any = None, casting: Any = "same_kind") -> Any:
             return np.vstack(tup, dtype=dtype, casting=casting)
 
         np.row_stack = row_stack
@@ -104,7 +105,7 @@ def _recorded(kernel_name: str) -> Iterator[None]:
     from numba.core.errors import NumbaPerformanceWarning as core
 
     try:  # numba-cuda's own class, which does not subclass numba's
-        from numba.cuda.core.errors import NumbaPerformanceWarning
+        from numba.cuda.core.errors import NumbaPerformanceWarning  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         NumbaPerformanceWarning = core
     try:
@@ -112,13 +113,16 @@ def _recorded(kernel_name: str) -> Iterator[None]:
             for category in (NumbaPerformanceWarning, core):
                 warnings.simplefilter("ignore", category)
             yield
-    except Exception as err:  # noqa: BLE001  (this numba-cuda, driver or GPU cannot run it)
-        _failures[kernel_name] = (f"the {kernel_name} CUDA kernel failed here "
-                                  f"({type(err).__name__}: {' '.join(str(err).split())})")
+    except Exception as err:
+        _failures[kernel_name] = (
+            f"the {kernel_name} CUDA kernel failed here ({type(err).__name__}: {' '.join(str(err).split())})"
+        )
         raise KernelUnavailable(_failures[kernel_name]) from err
 
 
-def launch(kernel_name: str, kernel: Any, items: int, threads: int, *args: Any, device: torch.device | None = None) -> None:
+def launch(
+    kernel_name: str, kernel: Any, items: int, threads: int, *args: Any, device: torch.device | None = None
+) -> None:
     """Run a numba CUDA kernel over ``items`` threads, ``threads`` per block.
 
     With ``device`` (torch tensors in ``args``): on that GPU, on torch's current stream, the

@@ -1,14 +1,14 @@
 """The MIC engine's CPU kernel: ApproxMaxMI for one pair at a time, compiled by numba.
 
-On a GPU the tensor engine of ``smic.mic`` runs every pair of a chunk in lockstep. On a CPU that
-engine spends its time streaming intermediate tensors through memory; here each pair is done in
+The tensor engine (``smic.kernels.mic_tensor``) runs every pair of a chunk in lockstep. On a CPU
+that engine spends its time streaming intermediate tensors through memory; here each pair is done in
 one compiled pass whose working set (a few hundred bytes for n = 49) stays in the L1 cache, and
 numba spreads blocks of pairs over the cores (``prange``: compiled and parallel, no Python loop).
 The helpers are inlined into one function (numba's ``inline="always"``): called, each would
 copy and reference-count its array arguments, which costs more than its work for small n.
 
-The rules are those of ``smic.mic`` (minepy 1.2.6's ``libmine/mine.c``), in the same exact
-integer form:
+The rules are those of ``smic.kernels.mic_plan`` (minepy 1.2.6's ``libmine/mine.c``), in the
+same exact integer form:
 
 * equipartition of a sorted axis into ``parts`` rows, tie groups kept together: a row started at
   position ``i0`` with ``d`` rows left is closed before a group of ``s`` samples, after ``h > 0``
@@ -27,6 +27,9 @@ Every sum runs in float64; results equal minepy's to about 1e-15.
 Shortcuts, each exact: without ties the rows of the equipartition depend only on n (computed
 once); with q = 2 rows a segment is named by one packed code (points, points in row 0), so
 E(s, t) is one lookup of code_t - code_s in a table of (n + 1)^2 weights.
+
+``smic.kernels.mic_cuda`` compiles the same pass (``pair_mic_core``, with ``work_views`` and the
+tables of ``plan_tables``) into its CUDA kernel.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from functools import lru_cache
 
 import numba
 import numpy as np
+
+from smic.kernels.mic_plan import KernelPlan
 
 # Up to this n, samples are ordered by counting comparisons (n^2 of them, no branches), faster
 # than numba's sorts on such short vectors.
@@ -45,7 +50,7 @@ MERGE_RUN = 16
 PACKED_MAX_N = 1023
 # Arrays of n + 1 integers in a pair's work: orders, ranks, tie groups and group sizes of both
 # axes, row groups by column, rows of groups and of samples, clumps, clump sizes, superclumps,
-# running counts (the first element of _pair_mic's work).
+# running counts (the first element of pair_mic_core's work).
 PER_SAMPLE = 15
 # Pairs per parallel task: large enough that allocating the work buffers does not show, small
 # enough that the blocks balance over the cores.
@@ -88,8 +93,7 @@ def _merge_order(v: np.ndarray, order: np.ndarray, scratch: np.ndarray) -> None:
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _sort_axis(v: np.ndarray, order: np.ndarray, rank: np.ndarray, group: np.ndarray,
-               sizes: np.ndarray) -> int:
+def _sort_axis(v: np.ndarray, order: np.ndarray, rank: np.ndarray, group: np.ndarray, sizes: np.ndarray) -> int:
     """Sort one variable: ``order`` sorts v (ties in index order), ``rank`` is its inverse,
     ``group[k]`` is the tie group (0, 1, ...) of sorted position k and ``sizes`` the groups'
     sizes. Returns the number of tie groups."""
@@ -185,8 +189,7 @@ def _start_counts(cum: np.ndarray, q: int, running: np.ndarray) -> None:
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _boundary_counts(rows: np.ndarray, parts: np.ndarray, n: int, q: int, cum: np.ndarray,
-                     running: np.ndarray) -> None:
+def _boundary_counts(rows: np.ndarray, parts: np.ndarray, n: int, q: int, cum: np.ndarray, running: np.ndarray) -> None:
     """cum[r, t]: samples of row r before boundary t (the end of part t - 1), cum[q, t]: all."""
     _start_counts(cum, q, running)
     for k in range(n):  # the last sample of a part writes its boundary's counts
@@ -197,8 +200,9 @@ def _boundary_counts(rows: np.ndarray, parts: np.ndarray, n: int, q: int, cum: n
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _untied_boundary_counts(table: np.ndarray, row_of: np.ndarray, n: int, q: int, cum: np.ndarray,
-                            running: np.ndarray) -> int:
+def _untied_boundary_counts(
+    table: np.ndarray, row_of: np.ndarray, n: int, q: int, cum: np.ndarray, running: np.ndarray
+) -> int:
     """Without ties in the column variable the clumps are the runs of one row: clumps and the
     counts of _boundary_counts in one pass (row of the k-th sample: table[row_of[k]]). Returns p.
     The accumulation is written out here rather than shared: a call in this loop, even inlined,
@@ -229,8 +233,9 @@ def _untied_boundary_counts(table: np.ndarray, row_of: np.ndarray, n: int, q: in
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _merge_into_superclumps(cum: np.ndarray, q: int, p: int, n: int, k_hat: int,
-                            sizes: np.ndarray, superclump: np.ndarray) -> int:
+def _merge_into_superclumps(
+    cum: np.ndarray, q: int, p: int, n: int, k_hat: int, sizes: np.ndarray, superclump: np.ndarray
+) -> int:
     """Equipartition the p clumps into k_hat superclumps; keep the boundary counts of their
     ends only (in place: a superclump never ends after its last clump). Returns their number."""
     for c in range(p):
@@ -293,11 +298,36 @@ def _best_score(n: int, q: int, p: int, max_cols: int, tables: tuple, work: tupl
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _pair_mic(x: np.ndarray, y: np.ndarray, jobs: np.ndarray, untied_rows: np.ndarray,
-              untied_q: np.ndarray, tables: tuple, work: tuple) -> float:
+def pair_mic_core(
+    x: np.ndarray,
+    y: np.ndarray,
+    jobs: np.ndarray,
+    untied_rows: np.ndarray,
+    untied_q: np.ndarray,
+    tables: tuple,
+    work: tuple,
+) -> float:
+    """MIC of one pair x, y (n values each) for the grid families ``jobs`` (int64, one
+    (rows, max_cols, k_hat) row each), with the tables of plan_tables and the work arrays of
+    work_views: the pass of the CPU kernel and of each CUDA thread."""
     n = x.shape[0]
-    (order_x, order_y, rank_x, rank_y, group_x, group_y, sizes_x, sizes_y, row_group_by_col,
-     group_rows, rows, clumps, clump_sizes, superclump, running) = work[0]
+    (
+        order_x,
+        order_y,
+        rank_x,
+        rank_y,
+        group_x,
+        group_y,
+        sizes_x,
+        sizes_y,
+        row_group_by_col,
+        group_rows,
+        rows,
+        clumps,
+        clump_sizes,
+        superclump,
+        running,
+    ) = work[0]
     cum = work[1][0]
     groups_x = _sort_axis(x, order_x, rank_x, group_x, sizes_x)
     groups_y = _sort_axis(y, order_y, rank_y, group_y, sizes_y)
@@ -307,10 +337,24 @@ def _pair_mic(x: np.ndarray, y: np.ndarray, jobs: np.ndarray, untied_rows: np.nd
     for orientation in range(2):  # columns along x, rows along y; then the other way round
         if orientation == 0:
             col_order, col_sizes, col_groups, row_rank, row_group, row_sizes, row_groups = (
-                order_x, sizes_x, groups_x, rank_y, group_y, sizes_y, groups_y)
+                order_x,
+                sizes_x,
+                groups_x,
+                rank_y,
+                group_y,
+                sizes_y,
+                groups_y,
+            )
         else:
             col_order, col_sizes, col_groups, row_rank, row_group, row_sizes, row_groups = (
-                order_y, sizes_y, groups_y, rank_x, group_x, sizes_x, groups_x)
+                order_y,
+                sizes_y,
+                groups_y,
+                rank_x,
+                group_x,
+                sizes_x,
+                groups_x,
+            )
         for k in range(n):  # row variable's tie group of the k-th sample by column
             row_group_by_col[k] = row_group[row_rank[col_order[k]]]
         for job in range(jobs.shape[0]):
@@ -336,31 +380,56 @@ def _pair_mic(x: np.ndarray, y: np.ndarray, jobs: np.ndarray, untied_rows: np.nd
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def work_views(ints: np.ndarray, floats: np.ndarray) -> tuple:
-    """_pair_mic's work arrays as views of two blocks of n + 1 columns: ints with PER_SAMPLE +
+    """pair_mic_core's work arrays as views of two blocks of n + 1 columns: ints with PER_SAMPLE +
     rows + 2 rows (per-sample arrays, cumulative counts by row, packed codes), floats with
     cols + 2 rows (DP values by column count, segment weights); rows, cols: the plan's largest."""
-    return ((ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], ints[6], ints[7], ints[8], ints[9],
-             ints[10], ints[11], ints[12], ints[13], ints[14]),
-            (ints[PER_SAMPLE:-1], ints[-1], floats[:-1], floats[-1]))
+    return (
+        (
+            ints[0],
+            ints[1],
+            ints[2],
+            ints[3],
+            ints[4],
+            ints[5],
+            ints[6],
+            ints[7],
+            ints[8],
+            ints[9],
+            ints[10],
+            ints[11],
+            ints[12],
+            ints[13],
+            ints[14],
+        ),
+        (ints[PER_SAMPLE:-1], ints[-1], floats[:-1], floats[-1]),
+    )
 
 
 @numba.njit(cache=True, parallel=True)
-def _mic_pairs(x: np.ndarray, y: np.ndarray, jobs: np.ndarray, untied_rows: np.ndarray,
-               untied_q: np.ndarray, tables: tuple, out: np.ndarray) -> None:
+def _mic_pairs(
+    x: np.ndarray,
+    y: np.ndarray,
+    jobs: np.ndarray,
+    untied_rows: np.ndarray,
+    untied_q: np.ndarray,
+    tables: tuple,
+    out: np.ndarray,
+) -> None:
     pairs, n = x.shape
     rows_max, cols_max = jobs[:, 0].max(), jobs[:, 1].max()
     for block in numba.prange((pairs + BLOCK_PAIRS - 1) // BLOCK_PAIRS):
-        work = work_views(np.empty((PER_SAMPLE + rows_max + 2, n + 1), np.int64),
-                          np.empty((cols_max + 2, n + 1), np.float64))
+        work = work_views(
+            np.empty((PER_SAMPLE + rows_max + 2, n + 1), np.int64), np.empty((cols_max + 2, n + 1), np.float64)
+        )
         xi, yi = np.empty(n, np.float64), np.empty(n, np.float64)
         for i in range(block * BLOCK_PAIRS, min(pairs, (block + 1) * BLOCK_PAIRS)):
             xi[:] = x[i]  # float32 inputs compared as float64: the same order and ties
             yi[:] = y[i]
-            out[i] = _pair_mic(xi, yi, jobs, untied_rows, untied_q, tables, work)
+            out[i] = pair_mic_core(xi, yi, jobs, untied_rows, untied_q, tables, work)
 
 
 @lru_cache(maxsize=16)
-def _tables(n: int, jobs: tuple[tuple[int, int, int], ...]) -> tuple:
+def plan_tables(n: int, jobs: KernelPlan) -> tuple:
     """Per-n tables: g(k) = k log k, the packed two-row weights, log(0..), and the rows of the
     untied equipartitions of each job (with their counts q)."""
     k = np.arange(n + 1, dtype=np.float64)
@@ -373,17 +442,25 @@ def _tables(n: int, jobs: tuple[tuple[int, int, int], ...]) -> tuple:
     log = np.log(np.maximum(np.arange(max(max(job[:2]) for job in jobs) + 1), 1.0))
     untied_rows = np.empty((len(jobs), n), dtype=np.int64)
     ones = np.ones(n, dtype=np.int64)
-    untied_q = np.array([_equipartition(ones, n, n, job[0], untied_rows[j]) for j, job in enumerate(jobs)],
-                        dtype=np.int64)
+    untied_q = np.array(
+        [_equipartition(ones, n, n, job[0], untied_rows[j]) for j, job in enumerate(jobs)], dtype=np.int64
+    )
     return (g, pair_table, log), untied_rows, untied_q
 
 
-def mic_pairs(x: np.ndarray, y: np.ndarray, jobs: tuple[tuple[int, int, int], ...], threads: int) -> np.ndarray:
+def mic_pairs(x: np.ndarray, y: np.ndarray, jobs: KernelPlan, threads: int) -> np.ndarray:
     """MIC of each row pair of the arrays x, y (pairs, n), float32 or float64, for the grid
     families ``jobs`` ((rows, max_cols, k_hat) each), on ``threads`` cores; float64 result."""
-    tables, untied_rows, untied_q = _tables(x.shape[1], jobs)
+    tables, untied_rows, untied_q = plan_tables(x.shape[1], jobs)
     out = np.empty(x.shape[0], dtype=np.float64)
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    _mic_pairs(np.ascontiguousarray(x), np.ascontiguousarray(y), np.array(jobs, dtype=np.int64),
-               untied_rows, untied_q, tables, out)
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
+    _mic_pairs(
+        np.ascontiguousarray(x),
+        np.ascontiguousarray(y),
+        np.array(jobs, dtype=np.int64),
+        untied_rows,
+        untied_q,
+        tables,
+        out,
+    )
     return out

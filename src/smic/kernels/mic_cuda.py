@@ -14,14 +14,16 @@ which halves the local memory; every count is below n. Sums run in float64 as on
 both kernels give the same numbers.
 
 Needs numba-cuda (``pip install "smic[cuda13]"`` or ``[cuda12]``, after the CUDA of your torch:
-numba-cuda with NVVM). ``smic.mic`` warns and uses the tensor engine where it is missing, and
-from the first launch that fails (a numba-cuda that cannot build it, too little memory).
+numba-cuda with NVVM). ``smic.mic()`` (``smic.kernels.mic``) warns and uses the tensor engine
+(``smic.kernels.mic_tensor``) where it is missing, and from the first launch that fails (a
+numba-cuda that cannot build it, too little memory).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import numba
 import numpy as np
@@ -30,8 +32,8 @@ from numba import float64, int32
 from torch import Tensor
 
 from smic.kernels.cuda_launch import device_index, launch, numba_cuda
-from smic.kernels.mic import CUDA_KERNEL
-from smic.kernels.mic_cpu import PER_SAMPLE, _pair_mic, _tables, work_views
+from smic.kernels.mic_cpu import PER_SAMPLE, pair_mic_core, plan_tables, work_views
+from smic.kernels.mic_plan import CUDA_KERNEL, KernelPlan
 
 cuda = numba_cuda()
 
@@ -48,43 +50,41 @@ MAX_REGISTERS: int | None = None
 # left to the tensor engine.
 LOCAL_BYTES_LIMIT = 32 * 1024
 
-Plan = tuple[tuple[int, int, int], ...]  # (rows, max_cols, k_hat) per grid family
 
-
-def work_shapes(n: int, jobs: Plan) -> tuple[tuple[int, int], tuple[int, int]]:
+def work_shapes(n: int, jobs: KernelPlan) -> tuple[tuple[int, int], tuple[int, int]]:
     """Shapes of a thread's two work arrays for n and the grid plan: int32 (smic.kernels.mic_cpu's
     work_views) and float64 (the pair, then work_views' rows)."""
     rows, cols = max(j[0] for j in jobs), max(j[1] for j in jobs)
     return (PER_SAMPLE + rows + 2, n + 1), (2 + cols + 2, n + 1)
 
 
-def fits(n: int, jobs: Plan) -> bool:
+def fits(n: int, jobs: KernelPlan) -> bool:
     """Whether a kernel is built for this n and grid plan (see LOCAL_BYTES_LIMIT)."""
     ints, floats = work_shapes(n, jobs)
     return 4 * ints[0] * ints[1] + 8 * floats[0] * floats[1] <= LOCAL_BYTES_LIMIT
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def pair_mic(i: int, n: int, x: np.ndarray, y: np.ndarray, plan: tuple, ints: np.ndarray,
-             floats: np.ndarray) -> float:
+def pair_mic(i: int, n: int, x: np.ndarray, y: np.ndarray, plan: tuple, ints: np.ndarray, floats: np.ndarray) -> float:
     """MIC of pair i of x, y (pairs, n) with one thread's work arrays (shapes from work_shapes)
     and the read-only ``plan`` from kernel_arrays: what each thread of the kernel runs."""
     for k in range(n):
         floats[0, k] = x[i, k]
         floats[1, k] = y[i, k]
     jobs, untied_rows, untied_q, g, pair_table, log = plan
-    return _pair_mic(floats[0, :n], floats[1, :n], jobs, untied_rows, untied_q, (g, pair_table, log),
-                     work_views(ints, floats[2:]))
+    return pair_mic_core(
+        floats[0, :n], floats[1, :n], jobs, untied_rows, untied_q, (g, pair_table, log), work_views(ints, floats[2:])
+    )
 
 
 @lru_cache(maxsize=32)
-def _kernel(n: int, ints: tuple[int, int], floats: tuple[int, int], max_registers: int | None):  # noqa: ANN202
+def _kernel(n: int, ints: tuple[int, int], floats: tuple[int, int], max_registers: int | None) -> Any:
     """The kernel (a numba CUDA dispatcher) for n samples: n and the local arrays' shapes are
     compile-time constants. Built per n, the code is much better than one built for any n (at
     n = 49 for sm_90: 221 registers and no spills, against 255 registers and 2.5 KB of spills)."""
 
     @cuda.jit(max_registers=max_registers)
-    def kernel(x, y, plan, out):  # noqa: ANN001
+    def kernel(x: Any, y: Any, plan: Any, out: Any) -> None:
         i = cuda.grid(1)
         if i < out.shape[0]:
             out[i] = pair_mic(i, n, x, y, plan, cuda.local.array(ints, int32), cuda.local.array(floats, float64))
@@ -92,14 +92,16 @@ def _kernel(n: int, ints: tuple[int, int], floats: tuple[int, int], max_register
     return kernel
 
 
-def kernel_arrays(n: int, jobs: Plan, to: Callable[[np.ndarray], Any]) -> tuple:
+def kernel_arrays(n: int, jobs: KernelPlan, to: Callable[[np.ndarray], Any]) -> tuple:
     """The kernel's read-only arguments for this n and grid plan, each passed through ``to``
     (a copy to the GPU): the plan, the untied rows (int32, as the work arrays) and their counts,
     g, the packed two-row table (empty past PACKED_MAX_N: such n do not fit) and the logarithms
-    (see smic.kernels.mic_cpu._tables)."""
-    (g, pair_table, log), untied_rows, untied_q = _tables(n, jobs)
-    return tuple(to(np.ascontiguousarray(a)) for a in (
-        np.array(jobs, dtype=np.int64), untied_rows.astype(np.int32), untied_q, g, pair_table, log))
+    (see smic.kernels.mic_cpu.plan_tables)."""
+    (g, pair_table, log), untied_rows, untied_q = plan_tables(n, jobs)
+    return tuple(
+        to(np.ascontiguousarray(a))
+        for a in (np.array(jobs, dtype=np.int64), untied_rows.astype(np.int32), untied_q, g, pair_table, log)
+    )
 
 
 def block_size(pairs: int, processors: int) -> int:
@@ -109,7 +111,9 @@ def block_size(pairs: int, processors: int) -> int:
     return min(THREADS_PER_BLOCK, 32 * warps_per_processor)
 
 
-def run(x: Any, y: Any, jobs: Plan, arrays: tuple, out: Any, threads: int, device: torch.device | None = None) -> None:
+def run(
+    x: Any, y: Any, jobs: KernelPlan, arrays: tuple, out: Any, threads: int, device: torch.device | None = None
+) -> None:
     """Launch the kernel, ``threads`` per block: x, y (pairs, n) float32 or float64, ``arrays``
     from kernel_arrays, out (pairs,) float64; torch tensors on ``device`` (see cuda_launch.launch)."""
     kernel = _kernel(x.shape[1], *work_shapes(x.shape[1], jobs), MAX_REGISTERS)
@@ -117,11 +121,11 @@ def run(x: Any, y: Any, jobs: Plan, arrays: tuple, out: Any, threads: int, devic
 
 
 @lru_cache(maxsize=16)
-def _device_arrays(n: int, jobs: Plan, device: torch.device) -> tuple:
+def _device_arrays(n: int, jobs: KernelPlan, device: torch.device) -> tuple:
     return kernel_arrays(n, jobs, lambda a: cuda.as_cuda_array(torch.from_numpy(a).to(device)))
 
 
-def mic_pairs(x: Tensor, y: Tensor, jobs: Plan) -> Tensor:
+def mic_pairs(x: Tensor, y: Tensor, jobs: KernelPlan) -> Tensor:
     """MIC of each row pair of the CUDA tensors x, y (pairs, n), float32 or float64, for the grid
     families ``jobs``; float64 result on their device. Raises KernelUnavailable."""
     x, y = x.contiguous(), y.contiguous()

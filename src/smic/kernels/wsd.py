@@ -1,7 +1,8 @@
 """DeepWSD's per-column distance: the engine choice, and the torch form it falls back to.
 
-The compiled pass (smic.kernels.wsd_cpu, and smic.kernels.wsd_cuda on CUDA) runs wherever it can;
-the torch form runs where a gradient is needed, on other devices, and on CUDA without numba-cuda.
+The compiled pass (smic.kernels.wsd_cpu on the CPU, smic.kernels.wsd_cuda on CUDA) runs wherever it
+can; the torch form runs where a gradient is needed, on other devices, and on CUDA without
+numba-cuda (or from a failed launch on). This is the only place that chooses.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from torch import Tensor
 
 from smic.kernels import cuda_launch
 
-__all__ = ["CUDA_KERNEL", "column_distances", "wasserstein_1d"]
+__all__ = ["column_distances", "wasserstein_1d"]
 
-CUDA_KERNEL = "DeepWSD"  # its name in smic.kernels.cuda_launch (failures, warnings)
 TORCH_FALLBACK = "DeepWSD's column distances on the GPU use slower torch operations"
 
 
@@ -56,35 +56,44 @@ def column_distances(x: Tensor, y: Tensor, x_total: Tensor, y_total: Tensor) -> 
     (W+10)^2) with the weights p = x^2 / (x_total + 1e-6) on the positions 0 .. w^2 - 1; the
     totals broadcast to (...). Returns (..., cols) in x's dtype.
 
-    The compiled kernel of smic.kernels.wsd_cpu (sums in float64) on the CPU and, with numba-cuda, on
-    CUDA; the same formula in torch operations (sums in x's dtype) where a gradient is needed
-    and on other devices (with a warning on CUDA, once)."""
-    from smic.kernels import wsd_cpu  # numba loads only when DeepWSD runs
-
+    The compiled kernel (sums in float64): smic.kernels.wsd_cpu on the CPU and, with numba-cuda,
+    smic.kernels.wsd_cuda on CUDA; the same formula in torch operations (sums in x's dtype) where
+    a gradient is needed and on other devices (with a warning on CUDA, once)."""
     lead, (samples, cols) = x.shape[:-2], x.shape[-2:]
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (x, y, x_total, y_total))
     if not needs_grad and x.device.type in ("cpu", "cuda"):
+        from smic.kernels import wsd_cpu  # numba loads only when DeepWSD runs
+
         totals = [t.expand(lead).reshape(-1) for t in (x_total, y_total)]
         work = [v.reshape(math.prod(lead), samples, cols) for v in (x, y)]
         if work[0].dtype not in (torch.float32, torch.float64):
             work = [v.float() for v in work]
         if x.device.type == "cpu":
-            distances = wsd_cpu.distances(*work, *totals)
+            distances: Tensor | None = wsd_cpu.distances(*work, *totals)
         else:
-            distances = cuda_launch.attempt(wsd_cpu.CUDA_KERNEL, TORCH_FALLBACK,
-                                            lambda: wsd_cpu.distances(*work, *totals))
+            distances = cuda_launch.attempt(
+                wsd_cpu.CUDA_KERNEL, TORCH_FALLBACK, lambda: _cuda_distances(*work, *totals)
+            )
         if distances is not None:
             return distances.to(x.dtype).reshape(*lead, cols)
-    distances = _torch_column_distances(x.transpose(-1, -2), y.transpose(-1, -2), x_total[..., None, None],
-                                        y_total[..., None, None])
-    return distances.to(x.dtype)
+    return _torch_column_distances(
+        x.transpose(-1, -2), y.transpose(-1, -2), x_total[..., None, None], y_total[..., None, None]
+    ).to(x.dtype)
+
+
+def _cuda_distances(x: Tensor, y: Tensor, x_total: Tensor, y_total: Tensor) -> Tensor:
+    """smic.kernels.wsd_cuda.distances, imported on first use (numba's CUDA target takes a second)."""
+    from smic.kernels import wsd_cuda
+
+    return wsd_cuda.distances(x, y, x_total, y_total)
 
 
 def _torch_column_distances(x: Tensor, y: Tensor, x_total: Tensor, y_total: Tensor) -> Tensor:
     """column_distances in torch operations on columns along the last dimension (..., cols, w^2)."""
     positions = torch.arange(x.shape[-1], device=x.device, dtype=x.dtype)
-    wsd = wasserstein_1d(positions, positions, x * (x / (x_total + 1e-6)), y * (y / (y_total + 1e-6)),
-                         p=2, require_sort=False)
+    wsd = wasserstein_1d(
+        positions, positions, x * (x / (x_total + 1e-6)), y * (y / (y_total + 1e-6)), p=2, require_sort=False
+    )
     l2 = ((x - y) ** 2).sum(dim=-1)
     shifted = wsd + 10
     return wsd + l2 * (1 / (torch.sqrt(torch.exp(-1 / shifted)) * shifted**2))

@@ -1,5 +1,6 @@
-"""DeepWSD's column distances, compiled by numba: one pass per column, on the CPU (all cores) and
-on CUDA (smic.kernels.wsd_cuda: one thread per column, where numba-cuda runs).
+"""DeepWSD's column distances, compiled by numba: one pass per column, on the CPU (all cores).
+``smic.kernels.wsd_cuda`` compiles the same pass (``column_distance``) for CUDA, one thread per
+column; ``smic.kernels.wsd`` chooses between them and the torch form.
 
 A column is m = w^2 values x_0 .. x_{m-1} of the reference stage and y_0 .. y_{m-1} of the
 distorted one, read down axis 1 of (B, m, cols) arrays (the layout of smic.metrics.deepwsd).
@@ -25,9 +26,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["CUDA_KERNEL", "column_distance", "distances"]
+__all__ = ["CUDA_KERNEL", "column_distance", "distances", "weight_scales"]
 
-CUDA_KERNEL = "DeepWSD"  # its name in smic.kernels.cuda_launch (failures, warnings)
+# smic.kernels.wsd_cuda's name in smic.kernels.cuda_launch (failures, warnings), known here so that
+# smic.kernels.wsd can ask for it without importing numba's CUDA target
+CUDA_KERNEL = "DeepWSD"
 # Columns per parallel task on the CPU: consecutive columns share the cache lines they read.
 BLOCK_COLUMNS = 256
 
@@ -80,19 +83,17 @@ def _cpu_distances(x: np.ndarray, y: np.ndarray, x_scale: np.ndarray, y_scale: n
             out[b, j] = column_distance(x, y, b, j, x_scale[b], y_scale[b])
 
 
-def distances(x: Tensor, y: Tensor, x_total: Tensor, y_total: Tensor) -> Tensor:
-    """DeepWSD's distance of every column of x, y (B, m, cols) float32 or float64, with the stage
-    totals (B,) of each block's image: (B, cols) float64 on their device (CPU or CUDA; on CUDA
-    raises smic.kernels.cuda_launch.KernelUnavailable where the kernel cannot run)."""
-    x, y = x.contiguous(), y.contiguous()
-    x_scale = 1 / (x_total.double() + 1e-6)
-    y_scale = 1 / (y_total.double() + 1e-6)
-    out = torch.empty(x.shape[0], x.shape[2], dtype=torch.float64, device=x.device)
-    if x.device.type == "cpu":
-        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-        _cpu_distances(x.numpy(), y.numpy(), x_scale.numpy(), y_scale.numpy(), out.numpy())
-    else:
-        from smic.kernels.wsd_cuda import run
+def weight_scales(x_total: Tensor, y_total: Tensor) -> tuple[Tensor, Tensor]:
+    """The factors 1 / (T + 1e-6) of the weights, float64, from the stage totals T of x and y."""
+    return 1 / (x_total.double() + 1e-6), 1 / (y_total.double() + 1e-6)
 
-        run(x, y, x_scale, y_scale, out, device=x.device)
+
+def distances(x: Tensor, y: Tensor, x_total: Tensor, y_total: Tensor) -> Tensor:
+    """DeepWSD's distance of every column of the CPU tensors x, y (B, m, cols), float32 or float64,
+    with the stage totals (B,) of each block's image: (B, cols) float64."""
+    x, y = x.contiguous(), y.contiguous()
+    x_scale, y_scale = weight_scales(x_total, y_total)
+    out = torch.empty(x.shape[0], x.shape[2], dtype=torch.float64)
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
+    _cpu_distances(x.numpy(), y.numpy(), x_scale.numpy(), y_scale.numpy(), out.numpy())
     return out

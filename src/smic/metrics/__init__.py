@@ -1,13 +1,15 @@
 """The metrics, one flat module each; importing this package registers them all."""
 
-from smic.metrics import psnr  # noqa: F401
-from smic.metrics import ssim  # noqa: F401
-from smic.metrics import lpips  # noqa: F401
-from smic.metrics import dists  # noqa: F401
-from smic.metrics import deepwsd  # noqa: F401
-from smic.metrics import ms_ssim  # noqa: F401
-from smic.metrics import fsim  # noqa: F401
-from smic.metrics import nlpd  # noqa: F401
-from smic.metrics import pieapp  # noqa: F401
-from smic.metrics import vif  # noqa: F401
-from smic.metrics import mad  # noqa: F401
+from smic.metrics import (
+    deepwsd,  # noqa: F401
+    dists,  # noqa: F401
+    fsim,  # noqa: F401
+    lpips,  # noqa: F401
+    mad,  # noqa: F401
+    ms_ssim,  # noqa: F401
+    nlpd,  # noqa: F401
+    pieapp,  # noqa: F401
+    psnr,  # noqa: F401
+    ssim,  # noqa: F401
+    vif,  # noqa: F401
+)

@@ -24,20 +24,17 @@ in Deep Feature Space", as the official repository (Buka-Xing/DeepWSD: ``prepare
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from smic.kernels import cuda_launch
-from smic.attention import AttentionPool
-from smic.backbone import VGG16, shared_vgg16
+from smic.backbone import VGG16, backbone_for
 from smic.io import check_pair
 from smic.kernels.wsd import column_distances
 from smic.metrics.base import Metric, ScoreAndMaps
-from smic.resize import resize_like_pil
+from smic.pooling import PLAIN, Pool, Stages
 from smic.registry import register
+from smic.resize import resize_like_pil
 
 PREPARE_RANGE = (512, 1000)  # longer side strictly inside: resized to PREPARE_SIZE
 PREPARE_SIZE = (256, 256)
@@ -75,7 +72,7 @@ def memory_order_columns(feature: Tensor, window: int) -> Tensor:
     return feature.reshape(*feature.shape[:-3], window * window, -1)
 
 
-def _window_distances(fx: Tensor, fy: Tensor, window: int) -> Tensor:
+def window_distances(fx: Tensor, fy: Tensor, window: int) -> Tensor:
     """Per-column distances (N, C H W / window^2) of one padded stage (N, C, H, W)."""
     totals = [f.sum(dim=(1, 2, 3)) for f in (fx, fy)]
     return column_distances(memory_order_columns(fx, window), memory_order_columns(fy, window), *totals)
@@ -91,7 +88,7 @@ def _column_map(distances: torch.Tensor, shape: torch.Size, window: int) -> torc
 
 def prepare_input(images: torch.Tensor, prepare: bool = True) -> tuple[torch.Tensor, int, int]:
     """Steps 1-2: the official preparation and downsampling; returns (images, factor f, window w)."""
-    size = _prepared_size(*images.shape[-2:], prepare)
+    size = _prepared_size(images.shape[-2], images.shape[-1], prepare)
     if size != tuple(images.shape[-2:]):
         images = resize_like_pil(images, size)
     factor = downsampling_factor(max(size))
@@ -100,15 +97,15 @@ def prepare_input(images: torch.Tensor, prepare: bool = True) -> tuple[torch.Ten
     return images, factor, 16 if factor >= 5 else 4
 
 
-def padded_stages(images: torch.Tensor, backbone: VGG16, window: int) -> list[torch.Tensor]:
-    """Step 3: the image and its five VGG16 stages, each padded (or cropped) on the left and at
-    the bottom to round(size / w) * w rows and columns."""
-    stages = []
-    for feature in [images, *backbone(images)]:
+def padded_stages(images: torch.Tensor, backbone: VGG16, window: int) -> Stages:
+    """Step 3: the image (stage 0) and its five VGG16 stages, each padded (or cropped) on the left
+    and at the bottom to round(size / w) * w rows and columns."""
+    stages = {}
+    for stage, feature in {0: images, **backbone(images)}.items():
         rows, cols = feature.shape[-2:]
         pad_rows = round(rows / window) * window - rows
         pad_cols = round(cols / window) * window - cols
-        stages.append(F.pad(feature, (pad_cols, 0, 0, pad_rows)))
+        stages[stage] = F.pad(feature, (pad_cols, 0, 0, pad_rows))
     return stages
 
 
@@ -128,7 +125,7 @@ def deepwsd(
     as_loss: bool = False,
     backbone: VGG16 | None = None,
     return_maps: bool = False,
-    pool: AttentionPool | None = None,
+    pool: Pool = PLAIN,
 ) -> torch.Tensor | ScoreAndMaps:
     """DeepWSD of each pair in (N, 3, H, W) batches in [0, 1] (0 for identical images).
 
@@ -160,10 +157,7 @@ def deepwsd(
                 f"one {16 if factor >= 5 else 4}x{16 if factor >= 5 else 4} window at every stage: "
                 f"the shorter side must be at least {needed})"
             ) from error
-    if backbone is None:
-        backbone = shared_vgg16("l2", str(ref.device), ref.dtype)
-    elif backbone.pooling != "l2":
-        raise ValueError("DeepWSD needs the L2-pooled VGG16 (VGG16(pooling='l2'))")
+    backbone = backbone_for("DeepWSD", "l2", backbone, ref)
     param = next(backbone.parameters())
 
     pair, factor, window = prepare_input(torch.cat([ref, dist]).to(device=param.device, dtype=param.dtype), prepare)
@@ -171,11 +165,10 @@ def deepwsd(
     total = torch.zeros(n, device=param.device, dtype=param.dtype)
     maps = []
     stages = padded_stages(pair, backbone, window)
-    if pool is not None:
-        pool.from_features({3: stages[3][:n], 4: stages[4][:n]}, {3: stages[3][n:], 4: stages[4][n:]})
-    for stage, feature in enumerate(stages):
-        distances = _window_distances(feature[:n], feature[n:], window)
-        if pool is not None and stage in (3, 4):
+    pool.observe({s: f[:n] for s, f in stages.items()}, {s: f[n:] for s, f in stages.items()})
+    for stage, feature in stages.items():
+        distances = window_distances(feature[:n], feature[n:], window)
+        if pool.weights(stage, (feature.shape[-2], feature.shape[-1])) is not None:
             local = _column_map(distances, feature[:n].shape, window)
             total = total + pool.mean(stage, local)[:, 0] * local[0, 0].numel()
         else:
@@ -203,21 +196,24 @@ class DeepWSD(Metric):
         self.as_loss = as_loss
         self.backbone = VGG16("l2")
 
-    def forward(self, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
-        check_pair(ref, dist, 1)
-        return self.score(ref, dist)
-
-    def maps(self, ref: torch.Tensor, dist: torch.Tensor) -> ScoreAndMaps:
-        check_pair(ref, dist, 1)
-        return self.score(ref, dist, return_maps=True)
+    def check(self, ref: torch.Tensor, dist: torch.Tensor) -> None:
+        check_pair(ref, dist, 1)  # the size DeepWSD needs depends on the aspect: deepwsd() checks it
 
     map_stages = (0, 1, 2, 3, 4, 5)
     attention_source = "features"
 
-    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False,
-              pool: AttentionPool | None = None) -> torch.Tensor | ScoreAndMaps:
-        return deepwsd(ref, dist, prepare=self.prepare, as_loss=self.as_loss, backbone=self.backbone,
-                       return_maps=return_maps, pool=pool)
+    def score(
+        self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False, pool: Pool = PLAIN
+    ) -> torch.Tensor | ScoreAndMaps:
+        return deepwsd(
+            ref,
+            dist,
+            prepare=self.prepare,
+            as_loss=self.as_loss,
+            backbone=self.backbone,
+            return_maps=return_maps,
+            pool=pool,
+        )
 
     def extra_repr(self) -> str:
         return f"prepare={self.prepare}, as_loss={self.as_loss}, " + super().extra_repr()

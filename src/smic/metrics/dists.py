@@ -20,9 +20,9 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from smic.attention import AttentionPool
-from smic.backbone import STAGE_CHANNELS, VGG16, shared_vgg16
+from smic.backbone import STAGE_CHANNELS, VGG16, backbone_for
 from smic.metrics.base import Metric, ScoreAndMaps
+from smic.pooling import PLAIN, Pool
 from smic.registry import register
 from smic.resize import resize_shorter_side
 from smic.weights import DISTS_ALPHA_BETA, load_packaged
@@ -31,7 +31,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 C1 = 1e-6
 C2 = 1e-6
-CHANNELS = (3, *STAGE_CHANNELS)  # stage 0 is the image
+CHANNELS = (3, *STAGE_CHANNELS.values())  # stage 0 is the image
 MIN_SIZE = 1  # L2 pooling (3x3, stride 2, padding 1) keeps >= 1 position down to a 1x1 input
 MAP_WINDOW = 7  # local statistics of the maps: uniform 7x7 window, stride 1, clipped at borders
 
@@ -39,12 +39,20 @@ MAP_WINDOW = 7  # local statistics of the maps: uniform 7x7 window, stride 1, cl
 # [0, 1 + sum(beta)] = [0, 1.12395...] with the official weights; real pairs stay below 1.
 UPPER_BOUND = 1.124
 
+
 @functools.lru_cache(maxsize=8)
 def _alpha_beta(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """alpha and beta (1, 1475, 1, 1), hash-checked, divided by sum(alpha) + sum(beta)."""
     state = load_packaged(DISTS_ALPHA_BETA)
     total = state["alpha"].sum() + state["beta"].sum()
     return (state["alpha"] / total).to(device, dtype), (state["beta"] / total).to(device, dtype)
+
+
+def similarities(
+    mx: torch.Tensor, my: torch.Tensor, vx: torch.Tensor, vy: torch.Tensor, cov: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """DISTS's texture and structure terms S1, S2 from the means, variances and covariance."""
+    return (2 * mx * my + C1) / (mx**2 + my**2 + C1), (2 * cov + C2) / (vx + vy + C2)
 
 
 def _local_mean(x: torch.Tensor) -> torch.Tensor:
@@ -57,8 +65,7 @@ def _local_map(fx: torch.Tensor, fy: torch.Tensor, alpha: torch.Tensor, beta: to
     vx = (_local_mean(fx * fx) - mx * mx).clamp_min(0)
     vy = (_local_mean(fy * fy) - my * my).clamp_min(0)
     cov = _local_mean(fx * fy) - mx * my
-    s1 = (2 * mx * my + C1) / (mx * mx + my * my + C1)
-    s2 = (2 * cov + C2) / (vx + vy + C2)
+    s1, s2 = similarities(mx, my, vx, vy, cov)
     return (alpha * (1 - s1) + beta * (1 - s2)).sum(dim=1, keepdim=True)
 
 
@@ -70,7 +77,7 @@ def dists(
     backbone: VGG16 | None = None,
     alpha_beta: tuple[torch.Tensor, torch.Tensor] | None = None,
     return_maps: bool = False,
-    pool: AttentionPool | None = None,
+    pool: Pool = PLAIN,
 ) -> torch.Tensor | ScoreAndMaps:
     """DISTS of each pair in (N, 3, H, W) batches in [0, 1] (0 for identical images).
 
@@ -92,10 +99,7 @@ def dists(
     if min(ref.shape[-2:]) < MIN_SIZE:
         height, width = ref.shape[-2:]
         raise ValueError(f"ref: image of {height}x{width} is too small: this metric needs at least 1x1 pixels")
-    if backbone is None:
-        backbone = shared_vgg16("l2", str(ref.device), ref.dtype)
-    elif backbone.pooling != "l2":
-        raise ValueError("DISTS needs the L2-pooled VGG16 (VGG16(pooling='l2'))")
+    backbone = backbone_for("DISTS", "l2", backbone, ref)
     param = next(backbone.parameters())
     alpha, beta = alpha_beta if alpha_beta is not None else _alpha_beta(param.device, param.dtype)
     if resize:
@@ -104,27 +108,20 @@ def dists(
     std = torch.tensor(IMAGENET_STD, device=param.device, dtype=param.dtype).view(1, 3, 1, 1)
 
     pair = torch.cat([ref, dist]).to(device=param.device, dtype=param.dtype)
-    stages = [pair, *backbone((pair - mean) / std)]
+    stages = {0: pair, **backbone((pair - mean) / std)}
     n = ref.shape[0]
-    if pool is not None:
-        pool.from_features({3: stages[3][:n], 4: stages[4][:n]}, {3: stages[3][n:], 4: stages[4][n:]})
+    pool.observe({s: f[:n] for s, f in stages.items()}, {s: f[n:] for s, f in stages.items()})
     texture = torch.zeros(n, 1, 1, 1, device=param.device, dtype=param.dtype)
     structure = torch.zeros_like(texture)
     maps = []
-    for stage, (feature, a, b) in enumerate(zip(stages, alpha.split(CHANNELS, dim=1), beta.split(CHANNELS, dim=1))):
+    for (stage, feature), a, b in zip(stages.items(), alpha.split(CHANNELS, dim=1), beta.split(CHANNELS, dim=1)):
         fx, fy = feature[:n], feature[n:]
 
-        def mean(values: torch.Tensor, stage: int = stage) -> torch.Tensor:
-            if pool is not None and stage in (3, 4):
-                return pool.mean(stage, values)[..., None, None]
-            return values.mean(dim=(2, 3), keepdim=True)
+        def pooled(values: torch.Tensor, stage: int = stage) -> torch.Tensor:
+            return pool.mean(stage, values)[..., None, None]
 
-        mx, my = mean(fx), mean(fy)
-        s1 = (2 * mx * my + C1) / (mx**2 + my**2 + C1)
-        vx = mean((fx - mx) ** 2)
-        vy = mean((fy - my) ** 2)
-        cov = mean(fx * fy) - mx * my
-        s2 = (2 * cov + C2) / (vx + vy + C2)
+        mx, my = pooled(fx), pooled(fy)
+        s1, s2 = similarities(mx, my, pooled((fx - mx) ** 2), pooled((fy - my) ** 2), pooled(fx * fy) - mx * my)
         texture = texture + (a * s1).sum(dim=1, keepdim=True)
         structure = structure + (b * s2).sum(dim=1, keepdim=True)
         if return_maps:
@@ -139,6 +136,9 @@ class DISTS(Metric):
 
     Scores lie in [0, ``score_range[1]``] (1 + sum of the normalised beta); pyiqa quotes (0, 1).
     """
+
+    alpha: torch.Tensor
+    beta: torch.Tensor
 
     name = "dists"
     lower_better = True
@@ -156,10 +156,18 @@ class DISTS(Metric):
     map_stages = (0, 1, 2, 3, 4, 5)
     attention_source = "features"
 
-    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False,
-              pool: AttentionPool | None = None) -> torch.Tensor | ScoreAndMaps:
-        return dists(ref, dist, resize=self.resize, backbone=self.backbone,
-                     alpha_beta=(self.alpha, self.beta), return_maps=return_maps, pool=pool)
+    def score(
+        self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False, pool: Pool = PLAIN
+    ) -> torch.Tensor | ScoreAndMaps:
+        return dists(
+            ref,
+            dist,
+            resize=self.resize,
+            backbone=self.backbone,
+            alpha_beta=(self.alpha, self.beta),
+            return_maps=return_maps,
+            pool=pool,
+        )
 
     def extra_repr(self) -> str:
         return f"resize={self.resize}, " + super().extra_repr()

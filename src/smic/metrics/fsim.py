@@ -41,8 +41,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from smic.attention import AttentionPool
 from smic.metrics.base import Metric, ScoreAndMaps
+from smic.pooling import PLAIN, Pool
 from smic.registry import register
 
 # rows: Y, I, Q; columns: R, G, B (FeatureSIM.m)
@@ -74,7 +74,7 @@ def _average_downsample(x: torch.Tensor, factor: int) -> torch.Tensor:
     return out[..., ::factor, ::factor]
 
 
-def _centred_range(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def _centred_range(n: int, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
     """phasecong2's normalised frequency coordinates along one axis (range about +-0.5)."""
     if n % 2:
         return torch.arange(-(n - 1) / 2, (n - 1) / 2 + 1, dtype=dtype, device=device) / max(n - 1, 1)
@@ -191,13 +191,15 @@ def fsim(
     t4: float = T4,
     lam: float = LAMBDA,
     return_maps: bool = False,
-    pool: AttentionPool | None = None,
+    pool: Pool = PLAIN,
 ) -> torch.Tensor | ScoreAndMaps:
     """FSIMc (``chromatic=True``) or FSIM per image of (N, 3, H, W) pairs in [0, 1] (higher is
     better, 1 for identical images). The map is the local quality map S on the downsampled grid;
     the score is its PCm-weighted mean (attention-weighted too with ``pool``)."""
     if ref.dim() != 4 or ref.shape[1] != 3 or ref.shape != dist.shape:
-        raise ValueError(f"FSIM needs two (N, 3, H, W) images of one shape, got {tuple(ref.shape)} and {tuple(dist.shape)}")
+        raise ValueError(
+            f"FSIM needs two (N, 3, H, W) images of one shape, got {tuple(ref.shape)} and {tuple(dist.shape)}"
+        )
     factor = downsample_factor(*ref.shape[-2:])
     if min(ref.shape[-2:]) // factor < MIN_SIZE:
         raise ValueError(f"FSIM needs images of at least {MIN_SIZE} px per side, got {ref.shape[-2]}x{ref.shape[-1]}")
@@ -209,7 +211,7 @@ def fsim(
 
     x, y = prepare(ref), prepare(dist)
     y1, y2 = x[:, :1], y[:, :1]
-    filters = log_gabor_filters(*y1.shape[-2:], dtype=torch.float64, device=ref.device)
+    filters = log_gabor_filters(y1.shape[-2], y1.shape[-1], dtype=torch.float64, device=ref.device)
     pc1, pc2 = phase_congruency(torch.cat([y1, y2]), filters).chunk(2)
     local = _similarity(pc1, pc2, t1) * _similarity(gradient_magnitude(y1), gradient_magnitude(y2), t2)
     if chromatic:
@@ -218,7 +220,7 @@ def fsim(
         power = s_c.abs() ** lam * torch.where(s_c < 0, math.cos(lam * math.pi), 1.0)
         local = local * power
     weight = torch.maximum(pc1, pc2)
-    if pool is not None:
+    if pool.weights(0, (local.shape[-2], local.shape[-1])) is not None:
         score = (pool.mean(0, local * weight) / pool.mean(0, weight))[:, 0]
     else:
         score = (local * weight).sum(dim=(-3, -2, -1)) / weight.sum(dim=(-3, -2, -1))
@@ -241,6 +243,7 @@ class FSIM(Metric):
         # at least MIN_SIZE px per side after the downsampling (F = 1 below 384 px)
         self.min_size = MIN_SIZE
 
-    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False,
-              pool: AttentionPool | None = None) -> torch.Tensor | ScoreAndMaps:
+    def score(
+        self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False, pool: Pool = PLAIN
+    ) -> torch.Tensor | ScoreAndMaps:
         return fsim(ref, dist, self.chromatic, return_maps=return_maps, pool=pool)

@@ -11,15 +11,15 @@ learned non-negative 1x1 "lin" weights, averaged over positions and summed over 
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from smic.attention import AttentionPool, spatial_mean
-from smic.backbone import VGG16, shared_vgg16
+from smic.backbone import VGG16, backbone_for
 from smic.io import check_pair
 from smic.metrics.base import Metric, ScoreAndMaps
+from smic.pooling import PLAIN, Pool
 from smic.registry import register
 from smic.weights import LPIPS_VGG_LIN, load_packaged
 
@@ -50,7 +50,7 @@ def lpips(
     backbone: VGG16 | None = None,
     lin_weights: Sequence[torch.Tensor] | None = None,
     return_maps: bool = False,
-    pool: AttentionPool | None = None,
+    pool: Pool = PLAIN,
 ) -> torch.Tensor | ScoreAndMaps:
     """LPIPS v0.1 vgg of each pair in (N, 3, H, W) batches in [0, 1] (lower is more similar).
 
@@ -65,10 +65,7 @@ def lpips(
     """
     if min(ref.shape[-2:]) < MIN_SIZE:
         check_pair(ref, dist, MIN_SIZE)  # raises the ValueError naming the input
-    if backbone is None:
-        backbone = shared_vgg16("max", str(ref.device), ref.dtype)
-    elif backbone.pooling != "max":
-        raise ValueError("LPIPS needs the max-pooled VGG16 (VGG16(pooling='max'))")
+    backbone = backbone_for("LPIPS", "max", backbone, ref)
     param = next(backbone.parameters())
     weights = lin_weights if lin_weights is not None else _lin_weights(param.device, param.dtype)
     shift = torch.tensor(SHIFT, device=param.device, dtype=param.dtype).view(1, 3, 1, 1)
@@ -77,14 +74,13 @@ def lpips(
     pair = torch.cat([ref, dist]).to(device=param.device, dtype=param.dtype)
     stages = backbone(((2 * pair - 1) - shift) / scale)
     n = ref.shape[0]
-    if pool is not None:
-        pool.from_features({3: stages[2][:n], 4: stages[3][:n]}, {3: stages[2][n:], 4: stages[3][n:]})
+    pool.observe({s: f[:n] for s, f in stages.items()}, {s: f[n:] for s, f in stages.items()})
     score = torch.zeros(n, device=param.device, dtype=param.dtype)
     maps = []
-    for stage, (feature, weight) in enumerate(zip(stages, weights), start=1):
+    for stage, feature in stages.items():
         unit = feature / (feature.pow(2).sum(dim=1, keepdim=True).sqrt() + NORM_EPS)
-        stage_map = F.conv2d((unit[:n] - unit[n:]) ** 2, weight)
-        score = score + (pool.mean(stage, stage_map) if pool else spatial_mean(stage_map))[:, 0]
+        stage_map = F.conv2d((unit[:n] - unit[n:]) ** 2, weights[stage - 1])
+        score = score + pool.mean(stage, stage_map)[:, 0]
         maps.append(stage_map.to(ref.dtype))
     score = score.to(ref.dtype)
     return (score, maps) if return_maps else score
@@ -112,7 +108,8 @@ class LPIPS(Metric):
     map_stages = (1, 2, 3, 4, 5)
     attention_source = "features"
 
-    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False,
-              pool: AttentionPool | None = None) -> torch.Tensor | ScoreAndMaps:
+    def score(
+        self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False, pool: Pool = PLAIN
+    ) -> torch.Tensor | ScoreAndMaps:
         weights = [getattr(self, f"lin{k}") for k in range(5)]
         return lpips(ref, dist, backbone=self.backbone, lin_weights=weights, return_maps=return_maps, pool=pool)

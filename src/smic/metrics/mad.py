@@ -93,14 +93,35 @@ import math
 import torch
 import torch.nn.functional as F
 
-from smic.attention import AttentionPool, spatial_mean
 from smic.metrics.base import Metric, ScoreAndMaps
-from smic.metrics.ssim import matlab_rgb2gray
+from smic.metrics.grey import to_grey
+from smic.metrics.mad_blocks import (
+    BLOCK,
+    LIGHTNESS_GAMMA,
+    LIGHTNESS_K,
+    MIN_WAVELENGTH,
+    MULT,
+    ORIENTATIONS,
+    SCALES,
+    SIGMA_ON_F,
+    STRIDE,
+    angular_spread,
+    block_moments,
+    block_statistics,
+    contrast_sensitivity,
+    csf_filter,
+    csf_on_grid,
+    frequency_grid,
+    interior,
+    lightness,
+    log_gabor_filters,
+    minimum_std,
+    paint,
+    symmetric_pad,
+)
+from smic.pooling import PLAIN, Pool
 from smic.registry import register
 
-BLOCK = 16
-STRIDE = 4
-BORDER = BLOCK  # rows/columns dropped before the kept interior; one more is dropped at the end
 MIN_SIZE = 2 * BLOCK + 2
 CONVENTIONS = ("calibrated", "matlab")
 DETECT_SCALE = 200.0
@@ -109,159 +130,18 @@ BETA_1 = math.exp(-THRESH_1 / THRESH_2)
 BETA_2 = 1.0 / (math.log(10.0) * THRESH_2)
 
 # detection
-LIGHTNESS_K = 0.02874
-LIGHTNESS_GAMMA = 2.2
 MEAN_FLOOR = 0.5  # G: blocks of the reference darker than this are not judged
 C_SLOPE, CI_THRESH, CD_THRESH = 1.0, -5.0, -5.0
-CSF_CYCLES = 32  # nfreq of make_csf
-CSF_SYMMETRY = 0.7
-CSF_LAMBDA, CSF_PEAK, CSF_PLATEAU = 0.114, 7.8909, 0.9809
 
 # appearance
-SCALES, ORIENTATIONS = 5, 4
-MIN_WAVELENGTH, MULT = 3.0, 3.0
-SIGMA_ON_F = 0.55
-D_THETA_ON_SIGMA = 1.5
 SCALE_WEIGHTS = (0.5, 0.75, 1.0, 5.0, 6.0)
-
-
-def to_grey(image: torch.Tensor) -> torch.Tensor:
-    """rgb2gray grey levels 0..255 in float64 of (N, 3, H, W) in [0, 1]; (N, 1, H, W) is taken as
-    grey levels already."""
-    if image.shape[1] == 1:
-        return image.double()
-    if image.shape[1] == 3:
-        return matlab_rgb2gray(image)
-    raise ValueError(f"MAD needs 1 (grey) or 3 (RGB) channels, got {image.shape[1]}")
-
-
-def block_grid(height: int, width: int, size: int = BLOCK) -> tuple[int, int]:
-    """How many size x size blocks at a stride of 4 fit: (rows, columns)."""
-    return (height - size) // STRIDE + 1, (width - size) // STRIDE + 1
-
-
-def block_moments(x: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Mean and the central moments of order 2, 3, 4 (sums, not means) of every size x size block
-    at corners 0, 4, 8, ... of (N, C, H, W), all that fit: four (N, C, rows, cols).
-
-    The overlapping blocks are not written out: each 4x4 cell's mean and central sums are
-    combined per block about the block mean (for a cell of k values, mean m and sums C2, C3, C4,
-    d = m - mean: C2 + k d^2, C3 + 3 d C2 + k d^3, C4 + 4 d C3 + 6 d^2 C2 + k d^4), the same
-    numbers as the two-pass formula up to rounding, with a sixteenth of its memory traffic."""
-    if size % STRIDE:
-        raise ValueError(f"block size must be a multiple of {STRIDE}, got {size}")
-    n, c, height, width = x.shape
-    span = size // STRIDE  # cells along a block's side
-    rows, cols = block_grid(height, width, size)
-    cell_rows, cell_cols = rows + span - 1, cols + span - 1
-    cells = x[..., : cell_rows * STRIDE, : cell_cols * STRIDE].reshape(n, c, cell_rows, STRIDE, cell_cols, STRIDE)
-    cell_mean = cells.mean(dim=(3, 5))
-    deviation = cells - cell_mean[:, :, :, None, :, None]
-    square = deviation * deviation
-    sums = [square.sum(dim=(3, 5)), (square * deviation).sum(dim=(3, 5)), (square * square).sum(dim=(3, 5))]
-
-    def by_block(t: torch.Tensor) -> torch.Tensor:  # (N, C, rows, cols, span, span) view
-        return t.unfold(2, span, 1).unfold(3, span, 1)
-
-    means = by_block(cell_mean)
-    mean = means.mean(dim=(-2, -1))
-    d = means - mean[..., None, None]
-    d2 = d * d
-    c2, c3, c4 = (by_block(t) for t in sums)
-    k = STRIDE * STRIDE
-    m2 = (c2 + k * d2).sum(dim=(-2, -1))
-    m3 = (c3 + d * (3 * c2 + k * d2)).sum(dim=(-2, -1))
-    m4 = (c4 + d * (4 * c3 + d * (6 * c2 + k * d2))).sum(dim=(-2, -1))
-    return mean, m2, m3, m4
-
-
-def _paint(grid: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Each block value of (N, C, r, c) on its 4x4 tile of a zero (N, C, height, width) canvas."""
-    tiles = grid.repeat_interleave(STRIDE, dim=-2).repeat_interleave(STRIDE, dim=-1)
-    return F.pad(tiles, (0, width - tiles.shape[-1], 0, height - tiles.shape[-2]))
-
-
-def _interior(x: torch.Tensor) -> torch.Tensor:
-    """mp(BSIZE+1:end-BSIZE-1, BSIZE+1:end-BSIZE-1): rows and columns 16 .. side - 18."""
-    return x[..., BORDER : x.shape[-2] - BORDER - 1, BORDER : x.shape[-1] - BORDER - 1]
-
-
-def block_statistics(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The 16x16 standard deviation (divisor 255), skewness and kurtosis (population moments, 0 for
-    a flat block) at the block corners: three (N, 1, r, c)."""
-    count = BLOCK * BLOCK
-    _, m2, m3, m4 = block_moments(x, BLOCK)
-    std = (m2 / (count - 1)).sqrt()
-    population = (m2 / count).sqrt()
-    flat = population == 0
-    safe = torch.where(flat, torch.ones_like(population), population)
-    skew = torch.where(flat, torch.zeros_like(m3), m3 / count / safe**3)
-    kurt = torch.where(flat, torch.zeros_like(m4), m4 / count / safe**4)
-    return std, skew, kurt
-
-
-def minimum_std(x: torch.Tensor) -> torch.Tensor:
-    """The mex code's modified standard deviation of the reference at the block corners
-    (N, 1, r, c): the least 8x8 standard deviation (divisor 63) of the corners (0, 0), (0, 4),
-    (4, 0), (4, 4) of the block, a neighbour taken only where its corner + 1 < side - 15."""
-    height, width = x.shape[-2:]
-    rows, cols = block_grid(height, width)
-    half = BLOCK // 2
-    _, m2, _, _ = block_moments(x, half)
-    std = (m2[..., :rows, :cols] / (half * half - 1)).sqrt()
-    corners_r = torch.arange(rows, device=x.device) * STRIDE
-    corners_c = torch.arange(cols, device=x.device) * STRIDE
-    down_ok = (corners_r + 5 < height - 15).view(-1, 1)
-    right_ok = (corners_c + 5 < width - 15).view(1, -1)
-    inf = torch.full_like(std, math.inf)
-    down = torch.where(down_ok, F.pad(std[..., 1:, :], (0, 0, 0, 1), value=math.inf), inf)
-    right = torch.where(right_ok, F.pad(std[..., :, 1:], (0, 1), value=math.inf), inf)
-    diagonal = torch.where(down_ok & right_ok, F.pad(std[..., 1:, 1:], (0, 1, 0, 1), value=math.inf), inf)
-    return torch.minimum(torch.minimum(std, down), torch.minimum(right, diagonal))
-
-
-def lightness(grey: torch.Tensor) -> torch.Tensor:
-    """LUT(img + 1) of hi_index with the uint8 sum saturating: k min(v, 254)^(2.2/3)."""
-    return LIGHTNESS_K * grey.clamp(max=254.0).pow(LIGHTNESS_GAMMA / 3)
-
-
-def _csf_on_grid(first: torch.Tensor, second: torch.Tensor, width: int) -> torch.Tensor:
-    """make_csf's formula on frequency coordinates (first, second), scaled by the image width."""
-    radius = torch.hypot(first, second) * (2 * CSF_CYCLES / width)
-    theta = torch.atan2(second, first)
-    radius = radius / ((1 - CSF_SYMMETRY) / 2 * torch.cos(4 * theta) + (1 + CSF_SYMMETRY) / 2)
-    csf = 2.6 * (0.0192 + CSF_LAMBDA * radius) * torch.exp(-(CSF_LAMBDA * radius).pow(1.1))
-    return torch.where(radius < CSF_PEAK, torch.full_like(csf, CSF_PLATEAU), csf)
-
-
-def contrast_sensitivity(height: int, width: int, device: torch.device) -> torch.Tensor:
-    """make_csf(H, W, 32)' on the centred (fftshift) spectrum: (H, W) float64."""
-    u = torch.arange(height, dtype=torch.float64, device=device) - height / 2 + 0.5
-    v = torch.arange(width, dtype=torch.float64, device=device) - width / 2 + 0.5
-    u, v = torch.meshgrid(u, v, indexing="ij")
-    return _csf_on_grid(u, v, width)
-
-
-def _csf_filter(x: torch.Tensor, csf: torch.Tensor) -> torch.Tensor:
-    spectrum = torch.fft.fftshift(torch.fft.fft2(x), dim=(-2, -1)) * csf
-    return torch.fft.ifft2(torch.fft.ifftshift(spectrum, dim=(-2, -1))).real
-
-
-def _symmetric_pad(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
-    """MATLAB's 'symmetric' border (the edge sample repeated) on the last two dimensions."""
-    for dim in (-2, -1):
-        size = x.shape[dim]
-        index = torch.cat([torch.arange(before - 1, -1, -1), torch.arange(size),
-                           torch.arange(size - 1, size - 1 - after, -1)]).to(x.device)
-        x = x.index_select(dim, index)
-    return x
 
 
 def local_mse(ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
     """imfilter((ref - dist).^2, ones(16) / 256, 'symmetric', 'same', 'conv'): the box covers the
     offsets -7..+8 around each pixel."""
     before = (BLOCK + 1) // 2 - 1
-    squared = _symmetric_pad((ref - dist).pow(2), before, BLOCK - 1 - before)
+    squared = symmetric_pad((ref - dist).pow(2), before, BLOCK - 1 - before)
     return F.avg_pool2d(squared, BLOCK, stride=1)
 
 
@@ -278,50 +158,16 @@ def detection_map(grey_ref: torch.Tensor, grey_dist: torch.Tensor) -> torch.Tens
     """The detection map on the pixel grid (N, 1, H, W): mask times local MSE, times 200."""
     height, width = grey_ref.shape[-2:]
     csf = contrast_sensitivity(height, width, grey_ref.device)
-    ref = _csf_filter(lightness(grey_ref), csf)
-    dist = _csf_filter(lightness(grey_dist), csf)
+    ref = csf_filter(lightness(grey_ref), csf)
+    dist = csf_filter(lightness(grey_dist), csf)
     error_std = block_statistics(dist - ref)[0]
     ref_mean = block_moments(ref, BLOCK)[0]
     ref_std = minimum_std(ref)
-    error_std, ref_mean, ref_std = (_paint(g, height, width) for g in (error_std, ref_mean, ref_std))
+    error_std, ref_mean, ref_std = (paint(g, height, width) for g in (error_std, ref_mean, ref_std))
     c_ref = torch.log(ref_std / ref_mean)
     c_err = torch.log(error_std / ref_mean)
     c_err = torch.where(ref_mean < MEAN_FLOOR, torch.full_like(c_err, -math.inf), c_err)
     return DETECT_SCALE * visibility(c_ref, c_err) * local_mse(grey_ref, grey_dist)
-
-
-def _frequency_grid(height: int, width: int, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """gaborconvolve's normalised frequency grid: radius, sin and cos of the angle (H, W)."""
-    x = (torch.arange(width, dtype=torch.float64, device=device) - width / 2) / (width / 2)
-    y = (torch.arange(height, dtype=torch.float64, device=device) - height / 2) / (height / 2)
-    y, x = torch.meshgrid(y, x, indexing="ij")
-    theta = torch.atan2(-y, x)
-    return torch.sqrt(x * x + y * y), torch.sin(theta), torch.cos(theta)
-
-
-def _angular_spread(sin_t: torch.Tensor, cos_t: torch.Tensor, orientation: int) -> torch.Tensor:
-    """The Gaussian angular component of the log-Gabor filter of one orientation."""
-    angle = orientation * math.pi / ORIENTATIONS
-    ds = sin_t * math.cos(angle) - cos_t * math.sin(angle)
-    dc = cos_t * math.cos(angle) + sin_t * math.sin(angle)
-    theta_sigma = math.pi / ORIENTATIONS / D_THETA_ON_SIGMA
-    return torch.exp(-torch.atan2(ds, dc).abs().pow(2) / (2 * theta_sigma**2))
-
-
-def log_gabor_filters(height: int, width: int, device: torch.device) -> torch.Tensor:
-    """gaborconvolve's filters, quadrants swapped for fft2: (SCALES, ORIENTATIONS, H, W)."""
-    radius, sin_t, cos_t = _frequency_grid(height, width, device)
-    centre = (math.floor(height / 2 + 1 + 0.5) - 1, math.floor(width / 2 + 1 + 0.5) - 1)
-    radius[centre] = 1.0
-    spreads = [_angular_spread(sin_t, cos_t, o) for o in range(ORIENTATIONS)]
-    filters = []
-    for s in range(SCALES):
-        wavelength = MIN_WAVELENGTH * MULT**s
-        centre_radius = (1.0 / wavelength) / 0.5
-        radial = torch.exp(-torch.log(radius / centre_radius).pow(2) / (2 * math.log(SIGMA_ON_F) ** 2))
-        radial[centre] = 0.0
-        filters.append(torch.stack([torch.fft.fftshift(radial * spread) for spread in spreads]))
-    return torch.stack(filters)
 
 
 def appearance_map(grey_ref: torch.Tensor, grey_dist: torch.Tensor) -> torch.Tensor:
@@ -331,7 +177,7 @@ def appearance_map(grey_ref: torch.Tensor, grey_dist: torch.Tensor) -> torch.Ten
     spectrum_ref, spectrum_dist = torch.fft.fft2(grey_ref), torch.fft.fft2(grey_dist)
     weights = torch.tensor(SCALE_WEIGHTS, dtype=torch.float64)
     weights = weights / weights.sum()
-    total = 0
+    total: torch.Tensor | int = 0
     for s in range(SCALES):
         for o in range(ORIENTATIONS):
             magnitude_ref = torch.fft.ifft2(spectrum_ref * filters[s, o]).abs()
@@ -339,8 +185,10 @@ def appearance_map(grey_ref: torch.Tensor, grey_dist: torch.Tensor) -> torch.Ten
             std_r, skew_r, kurt_r = block_statistics(magnitude_ref)
             std_d, skew_d, kurt_d = block_statistics(magnitude_dist)
             total = total + weights[s].item() * (
-                (std_r - std_d).abs() + 2 * (skew_r - skew_d).abs() + (kurt_r - kurt_d).abs())
-    return _paint(total, height, width)
+                (std_r - std_d).abs() + 2 * (skew_r - skew_d).abs() + (kurt_r - kurt_d).abs()
+            )
+    assert isinstance(total, torch.Tensor)  # SCALES and ORIENTATIONS are not 0
+    return paint(total, height, width)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,7 +207,7 @@ def _scramble(grid: torch.Tensor) -> torch.Tensor:
     return grid.permute(0, 2, 3, 1).reshape(n, c, h, w)
 
 
-def _calibrated_moments(x: torch.Tensor, higher: bool):
+def _calibrated_moments(x: torch.Tensor, higher: bool) -> tuple[torch.Tensor, ...]:
     """Mean, population std (sqrt(var + 1e-12)) and, with ``higher``, the skewness and the excess
     kurtosis of the z-scores, per 16x16 block, scrambled as the calibrated code does."""
     count = BLOCK * BLOCK
@@ -377,7 +225,7 @@ def calibrated_csf(height: int, width: int, device: torch.device) -> torch.Tenso
     x = torch.arange(width, dtype=torch.float64, device=device) - (width - 1) / 2
     y = torch.arange(height, dtype=torch.float64, device=device) - (height - 1) / 2
     y, x = torch.meshgrid(y, x, indexing="ij")
-    csf = _csf_on_grid(x, y, width)
+    csf = csf_on_grid(x, y, width)
     return csf.float().double().T.reshape(height, width)
 
 
@@ -397,8 +245,13 @@ def calibrated_detection(ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
     _, std_err = _calibrated_moments(light_dist - light_ref, higher=False)
     # the least std of the block and its neighbours above and to the left, halved
     padded = F.pad(std_ref, (1, 0, 1, 0), value=math.inf)
-    std_min = torch.minimum(torch.minimum(padded[..., 1:, 1:], padded[..., :-1, 1:]),
-                            torch.minimum(padded[..., 1:, :-1], padded[..., :-1, :-1])) / 2
+    std_min = (
+        torch.minimum(
+            torch.minimum(padded[..., 1:, 1:], padded[..., :-1, 1:]),
+            torch.minimum(padded[..., 1:, :-1], padded[..., :-1, :-1]),
+        )
+        / 2
+    )
     c_ref = torch.log(((std_min + EPS) / (mean_ref + EPS)).abs())
     c_err = torch.log(((std_err + EPS) / (mean_ref + EPS)).abs())
     c_err = torch.where(mean_ref < MEAN_FLOOR, torch.full_like(c_err, -1000.0), c_err)
@@ -408,7 +261,7 @@ def calibrated_detection(ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
 
 def calibrated_gabor_filters(height: int, width: int, device: torch.device) -> torch.Tensor:
     """The calibrated code's log-Gabor filters (ORIENTATIONS, SCALES, H, W), quadrants swapped."""
-    radius, sin_t, cos_t = _frequency_grid(height, width, device)
+    radius, sin_t, cos_t = frequency_grid(height, width, device)
     # the radius fudge lands one sample below and right of the centre; the centre is zeroed after
     radius[round(height / 2 + 1) % height, round(width / 2 + 1) % width] = 1.0
     log_radius = torch.log(radius + EPS)
@@ -418,8 +271,12 @@ def calibrated_gabor_filters(height: int, width: int, device: torch.device) -> t
         g = torch.exp((log_radius - math.log(centre_radius)).pow(2) / -(2 * math.log(SIGMA_ON_F) ** 2))
         g[round(height / 2), round(width / 2)] = 0.0
         radial.append(g)
-    return torch.stack([torch.stack([torch.fft.fftshift(g * _angular_spread(sin_t, cos_t, o)) for g in radial])
-                        for o in range(ORIENTATIONS)])
+    return torch.stack(
+        [
+            torch.stack([torch.fft.fftshift(g * angular_spread(sin_t, cos_t, o)) for g in radial])
+            for o in range(ORIENTATIONS)
+        ]
+    )
 
 
 def calibrated_appearance(ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
@@ -427,7 +284,7 @@ def calibrated_appearance(ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor
     height, width = ref.shape[-2:]
     filters = calibrated_gabor_filters(height, width, ref.device)
     spectrum_ref, spectrum_dist = torch.fft.fft2(ref), torch.fft.fft2(dist)
-    total = 0
+    total: torch.Tensor | int = 0
     for o in range(ORIENTATIONS):
         for s in range(SCALES):
             magnitude_ref = (torch.fft.ifft2(spectrum_ref * filters[o, s]).abs().pow(2) + EPS).sqrt()
@@ -435,7 +292,9 @@ def calibrated_appearance(ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor
             std_r, skew_r, kurt_r = _calibrated_moments(magnitude_ref, higher=True)
             std_d, skew_d, kurt_d = _calibrated_moments(magnitude_dist, higher=True)
             total = total + ORIENTATION_WEIGHTS[o] / WEIGHT_SUM * (
-                (std_r - std_d).abs() + 2 * (skew_r - skew_d).abs() + (kurt_r - kurt_d).abs())
+                (std_r - std_d).abs() + 2 * (skew_r - skew_d).abs() + (kurt_r - kurt_d).abs()
+            )
+    assert isinstance(total, torch.Tensor)  # SCALES and ORIENTATIONS are not 0
     return total
 
 
@@ -449,7 +308,7 @@ def mad(
     dist: torch.Tensor,
     convention: str = "calibrated",
     return_maps: bool = False,
-    pool: AttentionPool | None = None,
+    pool: Pool = PLAIN,
 ) -> torch.Tensor | ScoreAndMaps:
     """MAD per image (lower is better, 0 for identical images) of (N, C, H, W) pairs in [0, 1].
 
@@ -467,9 +326,9 @@ def mad(
             f"got {ref.shape[-2]}x{ref.shape[-1]}"
         )
     if convention == "matlab":
-        grey_ref, grey_dist = to_grey(ref), to_grey(dist)
-        detect = _interior(detection_map(grey_ref, grey_dist))
-        appear = _interior(appearance_map(grey_ref, grey_dist))
+        grey_ref, grey_dist = to_grey(ref, "MAD"), to_grey(dist, "MAD")
+        detect = interior(detection_map(grey_ref, grey_dist))
+        appear = interior(appearance_map(grey_ref, grey_dist))
     else:
         levels_ref, levels_dist = to_levels(ref), to_levels(dist)
         detect = calibrated_detection(levels_ref, levels_dist)
@@ -477,7 +336,7 @@ def mad(
 
     def rms(local: torch.Tensor) -> torch.Tensor:  # (N, C)
         squared = local * local
-        return (pool.mean(0, squared) if pool is not None else spatial_mean(squared)).double().sqrt()
+        return pool.mean(0, squared).double().sqrt()
 
     d_detect, d_appear = rms(detect), rms(appear)
     alpha = 1 / (1 + BETA_1 * d_detect.pow(BETA_2))
@@ -503,6 +362,7 @@ class MAD(Metric):
             raise ValueError(f"unknown MAD convention {convention!r}; expected one of {CONVENTIONS}")
         self.convention = convention
 
-    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False,
-              pool: AttentionPool | None = None) -> torch.Tensor | ScoreAndMaps:
+    def score(
+        self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False, pool: Pool = PLAIN
+    ) -> torch.Tensor | ScoreAndMaps:
         return mad(ref, dist, self.convention, return_maps, pool)

@@ -13,9 +13,9 @@ Two conventions:
   (L = 255), no initial downsampling, in float64. Its downsampling is ``imfilter(im, ones(2)/4,
   'symmetric', 'same')`` and then every other sample from the first: the mean of each 2x2 block,
   an odd last row or column averaged with itself (ceil(H/2) x ceil(W/2)).
-- ``"rgb"``: pytorch-msssim's ``ms_ssim`` (1.0.0, reproduced to float precision) on each RGB channel in [0, 1] (L = 1): its downsampling
-  is ``avg_pool2d(kernel 2, padding H % 2, W % 2)`` (zero padding counted in the mean), the
-  five-scale product is taken per channel and then averaged over the channels.
+- ``"rgb"``: pytorch-msssim's ``ms_ssim`` (1.0.0, reproduced to float precision) on each RGB channel
+  in [0, 1] (L = 1): its downsampling is ``avg_pool2d(kernel 2, padding H % 2, W % 2)`` (zero
+  padding counted in the mean), the five-scale product is taken per channel and then averaged over the channels.
 
 Two ways to combine the scales, msssim.m's ``method`` argument:
 - ``"product"`` (default): the formula above, as published and as every toolbox computes it.
@@ -49,16 +49,16 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from smic.attention import AttentionPool, spatial_mean
 from smic.metrics.base import Metric, ScoreAndMaps
+from smic.metrics.grey import matlab_rgb2gray
 from smic.metrics.ssim import (
     Convention,
     check_options,
     gaussian_window,
     local_statistics,
-    matlab_rgb2gray,
     ssim_map,
 )
+from smic.pooling import PLAIN, Pool
 from smic.registry import register
 
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -66,7 +66,9 @@ LEVELS = len(WEIGHTS)
 Method = Literal["product", "wtd_sum"]
 
 
-def cs_map(x: torch.Tensor, y: torch.Tensor, window: torch.Tensor, data_range: float, k: tuple[float, float]) -> torch.Tensor:
+def cs_map(
+    x: torch.Tensor, y: torch.Tensor, window: torch.Tensor, data_range: float, k: tuple[float, float]
+) -> torch.Tensor:
     """Per-channel contrast-structure map (2 sigma_xy + C2) / (sigma_x^2 + sigma_y^2 + C2), 'valid' size."""
     c2 = (k[1] * data_range) ** 2
     _, _, var_x, var_y, cov = local_statistics(x, y, window)
@@ -102,7 +104,7 @@ def multiscale(
     k: tuple[float, float],
     weights: tuple[float, ...] = WEIGHTS,
     downsampling: Convention = "matlab",
-    pool: AttentionPool | None = None,
+    pool: Pool = PLAIN,
     method: Method = "product",
 ) -> ScoreAndMaps:
     """MS-SSIM of images already in the working colour space (N, C, H, W): the per-channel
@@ -115,7 +117,7 @@ def multiscale(
             x, y = downsample(x, downsampling), downsample(y, downsampling)
         else:
             local = ssim_map(x, y, window, data_range, k)
-        means.append(pool.mean(0, local) if pool else spatial_mean(local))  # (N, C)
+        means.append(pool.mean(0, local))  # (N, C)
         maps.append(local.mean(dim=1, keepdim=True))
     stacked = torch.stack(means)  # (levels, N, C)
     w = torch.tensor(weights, dtype=stacked.dtype, device=stacked.device).view(-1, 1, 1)
@@ -133,7 +135,7 @@ def ms_ssim(
     k: tuple[float, float] = (0.01, 0.03),
     weights: tuple[float, ...] = WEIGHTS,
     return_maps: bool = False,
-    pool: AttentionPool | None = None,
+    pool: Pool = PLAIN,
     method: Method = "product",
 ) -> torch.Tensor | ScoreAndMaps:
     """MS-SSIM per image (higher is better, 1 for identical images); with ``pool`` each scale's
@@ -166,15 +168,23 @@ class MSSSIM(Metric):
     score_range = (0.0, 1.0)
     map_stages = (0,) * LEVELS
 
-    def __init__(self, convention: Convention = "matlab", win_size: int = 11, sigma: float = 1.5,
-                 k: tuple[float, float] = (0.01, 0.03), method: Method = "product") -> None:
+    def __init__(
+        self,
+        convention: Convention = "matlab",
+        win_size: int = 11,
+        sigma: float = 1.5,
+        k: tuple[float, float] = (0.01, 0.03),
+        method: Method = "product",
+    ) -> None:
         super().__init__()
         check_options(convention, win_size)
         check_method(method)
         self.convention, self.win_size, self.sigma, self.k, self.method = convention, win_size, sigma, k, method
         self.min_size = min_size_for(convention, win_size)
 
-    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False,
-              pool: AttentionPool | None = None) -> torch.Tensor | ScoreAndMaps:
-        return ms_ssim(ref, dist, self.convention, self.win_size, self.sigma, self.k, WEIGHTS, return_maps, pool,
-                       self.method)
+    def score(
+        self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False, pool: Pool = PLAIN
+    ) -> torch.Tensor | ScoreAndMaps:
+        return ms_ssim(
+            ref, dist, self.convention, self.win_size, self.sigma, self.k, WEIGHTS, return_maps, pool, self.method
+        )

@@ -49,9 +49,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from smic.attention import AttentionPool, spatial_mean
 from smic.metrics.base import Metric, ScoreAndMaps
-from smic.metrics.ssim import matlab_rgb2gray
+from smic.metrics.grey import to_grey
+from smic.pooling import PLAIN, Pool
 from smic.registry import register
 
 LEVELS = 6
@@ -114,7 +114,7 @@ def _expand(low: torch.Tensor, size: tuple[int, int], kernel: torch.Tensor) -> t
     spread = padded.new_zeros(n, c, 2 * h, 2 * w)
     spread[..., ::2, ::2] = 4 * padded
     smooth = F.conv2d(spread, kernel, padding=2, groups=c)
-    return smooth[..., 2:2 + size[0], 2:2 + size[1]]
+    return smooth[..., 2 : 2 + size[0], 2 : 2 + size[1]]
 
 
 def laplacian_pyramid(image: torch.Tensor, levels: int = LEVELS) -> list[torch.Tensor]:
@@ -123,7 +123,7 @@ def laplacian_pyramid(image: torch.Tensor, levels: int = LEVELS) -> list[torch.T
     bands, current = [], image
     for _ in range(levels - 1):
         low = _reduce(current, kernel)
-        bands.append(current - _expand(low, tuple(current.shape[-2:]), kernel))
+        bands.append(current - _expand(low, (current.shape[-2], current.shape[-1]), kernel))
         current = low
     bands.append(current)
     return bands
@@ -139,22 +139,12 @@ def normalised_pyramid(image: torch.Tensor) -> list[torch.Tensor]:
     ]
 
 
-def to_grey(image: torch.Tensor) -> torch.Tensor:
-    """The grey input of NLP_dist.m in [0, 1], float64: rgb2gray rounded to uint8 / 255 for
-    (N, 3, H, W); a (N, 1, H, W) image is taken as grey already."""
-    if image.shape[1] == 1:
-        return image.double()
-    if image.shape[1] == 3:
-        return matlab_rgb2gray(image) / 255.0
-    raise ValueError(f"NLPD needs 1 (grey) or 3 (RGB) channels, got {image.shape[1]}")
-
-
 def nlpd(
     ref: torch.Tensor,
     dist: torch.Tensor,
     beta: float = 1.0,
     return_maps: bool = False,
-    pool: AttentionPool | None = None,
+    pool: Pool = PLAIN,
 ) -> torch.Tensor | ScoreAndMaps:
     """NLPD per image (lower is better, 0 for identical images) of (N, 3, H, W) pairs in [0, 1]
     (or grey (N, 1, H, W)); with ``pool`` each level's spatial mean is attention-weighted.
@@ -167,9 +157,11 @@ def nlpd(
             f"got {ref.shape[-2]}x{ref.shape[-1]}"
         )
     terms, maps = [], []
-    for y_ref, y_dist in zip(normalised_pyramid(to_grey(ref)), normalised_pyramid(to_grey(dist))):
+    for y_ref, y_dist in zip(
+        normalised_pyramid(to_grey(ref, "NLPD", scale=1.0)), normalised_pyramid(to_grey(dist, "NLPD", scale=1.0))
+    ):
         local = (y_ref - y_dist).pow(2)  # (N, 1, h_b, w_b)
-        mean = pool.mean(0, local) if pool else spatial_mean(local)  # (N, 1)
+        mean = pool.mean(0, local)  # (N, 1)
         terms.append(mean[:, 0].sqrt() ** beta)
         maps.append(local.to(ref.dtype))
     score = torch.stack(terms).mean(dim=0).to(ref.dtype)
@@ -192,6 +184,7 @@ class NLPD(Metric):
             raise ValueError(f"beta must be positive, got {beta}")
         self.beta = beta
 
-    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False,
-              pool: AttentionPool | None = None) -> torch.Tensor | ScoreAndMaps:
+    def score(
+        self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False, pool: Pool = PLAIN
+    ) -> torch.Tensor | ScoreAndMaps:
         return nlpd(ref, dist, self.beta, return_maps, pool)

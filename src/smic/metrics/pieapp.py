@@ -57,9 +57,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from smic.attention import AttentionPool
 from smic.io import check_pair
 from smic.metrics.base import Metric, ScoreAndMaps
+from smic.pooling import PLAIN, Pool
 from smic.registry import register
 from smic.weights import WeightsNotFoundError, file_sha256
 
@@ -74,8 +74,19 @@ OFFICIAL_SCRIPT = (
 OFFICIAL_URL = "https://web.ece.ucsb.edu/~ekta/projects/PieAPPv0.1//weights/PieAPPv0.1.pth"
 PYIQA_URL = "https://github.com/chaofengc/IQA-PyTorch/releases/download/v0.1-weights/PieAPPv0.1-0937b014.pth"
 # (in_channels, out_channels, max-pool before the next conv) of conv1..conv11
-CONVS = ((3, 64), (64, 64), (64, 64), (64, 128), (128, 128), (128, 128),
-         (128, 256), (256, 256), (256, 256), (256, 512), (512, 512))
+CONVS = (
+    (3, 64),
+    (64, 64),
+    (64, 64),
+    (64, 128),
+    (128, 128),
+    (128, 128),
+    (128, 256),
+    (256, 256),
+    (256, 256),
+    (256, 512),
+    (512, 512),
+)
 POOL_AFTER = (2, 4, 6, 8, 10)  # a 2x2 max-pool follows the ReLU of these convs
 TAPS = (3, 5, 7, 9, 11)  # the convs whose ReLU outputs form the multi-scale feature
 MULTISCALE_DIM = 64 * 32 * 32 + 128 * 16 * 16 + 256 * 8 * 8 + 256 * 4 * 4 + 512 * 2 * 2  # 120832
@@ -152,15 +163,19 @@ def check_state_dict(state: dict[str, torch.Tensor], origin: str = "state dict")
     state = dict(state)
     if tuple(state["ref_score_subtract.weight"].shape) == (1,):
         state["ref_score_subtract.weight"] = state["ref_score_subtract.weight"].view(1, 1)
-    wrong = [f"{k}: {tuple(state[k].shape)} (expected {shape})" for k, shape in shapes.items()
-             if tuple(state[k].shape) != shape]
+    wrong = [
+        f"{k}: {tuple(state[k].shape)} (expected {shape})"
+        for k, shape in shapes.items()
+        if tuple(state[k].shape) != shape
+    ]
     if wrong:
         raise ValueError(f"{origin}: PieAPP v0.1 tensors of the wrong shape: " + "; ".join(wrong[:4]))
     return state
 
 
-def load_pieapp_weights(path: str | os.PathLike | None = None, sha256: str | None = None
-                        ) -> tuple[dict[str, torch.Tensor], str]:
+def load_pieapp_weights(
+    path: str | os.PathLike | None = None, sha256: str | None = None
+) -> tuple[dict[str, torch.Tensor], str]:
     """Read the published weights from ``path`` (default ``$SMIC_PIEAPP_WEIGHTS``), check them,
     and return the state dict and the file's sha256. Nothing is downloaded."""
     if path is None:
@@ -220,7 +235,7 @@ def pieapp(
     stride: int = DEFAULT_STRIDE,
     chunk: int = 256,
     return_maps: bool = False,
-    pool: AttentionPool | None = None,
+    pool: Pool = PLAIN,
 ) -> torch.Tensor | ScoreAndMaps:
     """PieAPP of each pair in (N, 3, H, W) RGB batches in [0, 1] (lower is better).
 
@@ -247,11 +262,10 @@ def pieapp(
         weights.append(w.view(n, r1 - r0, gw))
     s_map, w_map = torch.cat(scores, dim=1)[:, None], torch.cat(weights, dim=1)[:, None]
     pooled_w = w_map
-    if pool is not None:
-        attention = pool.weights(0, (height, width))  # (N, 1, H, W), normalised on the pixel grid
-        if attention is not None:
-            patch_attention = F.avg_pool2d(attention.to(device=w_map.device, dtype=torch.float64), PATCH, stride)
-            pooled_w = w_map.double() * patch_attention
+    attention = pool.weights(0, (height, width))  # (N, 1, H, W), normalised on the pixel grid
+    if attention is not None:
+        patch_attention = F.avg_pool2d(attention.to(device=w_map.device, dtype=torch.float64), PATCH, stride)
+        pooled_w = w_map.double() * patch_attention
     score = (pooled_w.double() * s_map.double()).sum(dim=(1, 2, 3)) / pooled_w.double().sum(dim=(1, 2, 3))
     score = score.to(ref.dtype)
     if return_maps:
@@ -275,8 +289,13 @@ class PieAPP(Metric):
     map_stages = (0, 0)
     attention_source = "images"
 
-    def __init__(self, weights: str | os.PathLike | None = None, stride: int = DEFAULT_STRIDE,
-                 chunk: int = 256, sha256: str | None = None) -> None:
+    def __init__(
+        self,
+        weights: str | os.PathLike | None = None,
+        stride: int = DEFAULT_STRIDE,
+        chunk: int = 256,
+        sha256: str | None = None,
+    ) -> None:
         super().__init__()
         if stride < 1:
             raise ValueError(f"stride must be >= 1, got {stride}")
@@ -287,8 +306,9 @@ class PieAPP(Metric):
         self.stride, self.chunk = stride, chunk
         self.min_size = PATCH
 
-    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False,
-              pool: AttentionPool | None = None) -> torch.Tensor | ScoreAndMaps:
+    def score(
+        self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False, pool: Pool = PLAIN
+    ) -> torch.Tensor | ScoreAndMaps:
         return pieapp(ref, dist, self.net, self.stride, self.chunk, return_maps, pool)
 
     def extra_repr(self) -> str:

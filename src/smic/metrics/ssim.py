@@ -19,13 +19,12 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from smic.attention import AttentionPool, spatial_mean
 from smic.metrics.base import Metric, ScoreAndMaps
+from smic.metrics.grey import matlab_rgb2gray
+from smic.pooling import PLAIN, Pool
 from smic.registry import register
 
 Convention = Literal["rgb", "matlab"]
-# MATLAB rgb2gray's coefficients (the inverse of its YIQ transform, rounded as MATLAB stores them)
-_RGB2GRAY = (0.298936021293775, 0.587043074451121, 0.114020904255103)
 
 
 def gaussian_window(size: int, sigma: float, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -62,14 +61,6 @@ def ssim_map(
     return luminance * ((2 * cov + c2) / (var_x + var_y + c2))
 
 
-def matlab_rgb2gray(image: torch.Tensor) -> torch.Tensor:
-    """MATLAB's ``rgb2gray`` on 8-bit data: (N, 3, H, W) in [0, 1] -> (N, 1, H, W) grey levels 0..255."""
-    levels = torch.round(image.double() * 255)
-    weights = torch.tensor(_RGB2GRAY, dtype=torch.float64, device=image.device).view(1, 3, 1, 1)
-    # MATLAB rounds half away from zero; the values are non-negative, so floor(v + 0.5) does that
-    return torch.floor((levels * weights).sum(dim=1, keepdim=True) + 0.5)
-
-
 def check_options(convention: str, win_size: int) -> None:
     """ValueError unless ``convention`` is 'rgb' or 'matlab' and ``win_size`` a positive odd number."""
     if convention not in ("rgb", "matlab"):
@@ -86,7 +77,7 @@ def ssim(
     sigma: float = 1.5,
     k: tuple[float, float] = (0.01, 0.03),
     return_maps: bool = False,
-    pool: AttentionPool | None = None,
+    pool: Pool = PLAIN,
 ) -> torch.Tensor | ScoreAndMaps:
     """Mean SSIM per image (higher is better, 1 for identical images); with ``pool`` the
     attention-weighted mean.
@@ -102,7 +93,7 @@ def ssim(
         local = ssim_map(matlab_rgb2gray(ref), matlab_rgb2gray(dist), window, 255.0, k).to(ref.dtype)
     else:
         raise ValueError(f"convention must be 'rgb' or 'matlab', got {convention!r}")
-    score = (pool.mean(0, local) if pool else spatial_mean(local))[:, 0]
+    score = pool.mean(0, local)[:, 0]
     return (score, [local]) if return_maps else score
 
 
@@ -114,13 +105,19 @@ class SSIM(Metric):
     lower_better = False
     score_range = (-1.0, 1.0)
 
-    def __init__(self, convention: Convention = "rgb", win_size: int = 11, sigma: float = 1.5,
-                 k: tuple[float, float] = (0.01, 0.03)) -> None:
+    def __init__(
+        self,
+        convention: Convention = "rgb",
+        win_size: int = 11,
+        sigma: float = 1.5,
+        k: tuple[float, float] = (0.01, 0.03),
+    ) -> None:
         super().__init__()
         check_options(convention, win_size)
         self.convention, self.win_size, self.sigma, self.k = convention, win_size, sigma, k
         self.min_size = win_size
 
-    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False,
-              pool: AttentionPool | None = None) -> torch.Tensor | ScoreAndMaps:
+    def score(
+        self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False, pool: Pool = PLAIN
+    ) -> torch.Tensor | ScoreAndMaps:
         return ssim(ref, dist, self.convention, self.win_size, self.sigma, self.k, return_maps, pool)

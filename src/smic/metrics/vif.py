@@ -46,13 +46,14 @@ Sizes: ``buildSpyr`` accepts 4 levels when the coarsest level is at least as lar
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from smic.attention import AttentionPool
 from smic.metrics.base import Metric, ScoreAndMaps
-from smic.metrics.ssim import matlab_rgb2gray
+from smic.metrics.grey import to_grey
+from smic.pooling import PLAIN, Pool
 from smic.registry import register
 
 LEVELS = 4
@@ -83,20 +84,108 @@ LOFILT_HALF = (
 )
 #: columns 1 and 4 of ``bfilts`` (49 values each, a 7x7 filter in MATLAB's column-major order)
 BFILTS = (
-    (0.00277643, 0.00496194, 0.01026699, 0.01455399, 0.01026699, 0.00496194, 0.00277643,
-     -0.00986904, -0.00893064, 0.01189859, 0.02755155, 0.01189859, -0.00893064, -0.00986904,
-     -0.01021852, -0.03075356, -0.08226445, -0.11732297, -0.08226445, -0.03075356, -0.01021852,
-     0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-     0.01021852, 0.03075356, 0.08226445, 0.11732297, 0.08226445, 0.03075356, 0.01021852,
-     0.00986904, 0.00893064, -0.01189859, -0.02755155, -0.01189859, 0.00893064, 0.00986904,
-     -0.00277643, -0.00496194, -0.01026699, -0.01455399, -0.01026699, -0.00496194, -0.00277643),
-    (-0.00277643, 0.00986904, 0.01021852, 0.0, -0.01021852, -0.00986904, 0.00277643,
-     -0.00496194, 0.00893064, 0.03075356, 0.0, -0.03075356, -0.00893064, 0.00496194,
-     -0.01026699, -0.01189859, 0.08226445, 0.0, -0.08226445, 0.01189859, 0.01026699,
-     -0.01455399, -0.02755155, 0.11732297, 0.0, -0.11732297, 0.02755155, 0.01455399,
-     -0.01026699, -0.01189859, 0.08226445, 0.0, -0.08226445, 0.01189859, 0.01026699,
-     -0.00496194, 0.00893064, 0.03075356, 0.0, -0.03075356, -0.00893064, 0.00496194,
-     -0.00277643, 0.00986904, 0.01021852, 0.0, -0.01021852, -0.00986904, 0.00277643),
+    (
+        0.00277643,
+        0.00496194,
+        0.01026699,
+        0.01455399,
+        0.01026699,
+        0.00496194,
+        0.00277643,
+        -0.00986904,
+        -0.00893064,
+        0.01189859,
+        0.02755155,
+        0.01189859,
+        -0.00893064,
+        -0.00986904,
+        -0.01021852,
+        -0.03075356,
+        -0.08226445,
+        -0.11732297,
+        -0.08226445,
+        -0.03075356,
+        -0.01021852,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.01021852,
+        0.03075356,
+        0.08226445,
+        0.11732297,
+        0.08226445,
+        0.03075356,
+        0.01021852,
+        0.00986904,
+        0.00893064,
+        -0.01189859,
+        -0.02755155,
+        -0.01189859,
+        0.00893064,
+        0.00986904,
+        -0.00277643,
+        -0.00496194,
+        -0.01026699,
+        -0.01455399,
+        -0.01026699,
+        -0.00496194,
+        -0.00277643,
+    ),
+    (
+        -0.00277643,
+        0.00986904,
+        0.01021852,
+        0.0,
+        -0.01021852,
+        -0.00986904,
+        0.00277643,
+        -0.00496194,
+        0.00893064,
+        0.03075356,
+        0.0,
+        -0.03075356,
+        -0.00893064,
+        0.00496194,
+        -0.01026699,
+        -0.01189859,
+        0.08226445,
+        0.0,
+        -0.08226445,
+        0.01189859,
+        0.01026699,
+        -0.01455399,
+        -0.02755155,
+        0.11732297,
+        0.0,
+        -0.11732297,
+        0.02755155,
+        0.01455399,
+        -0.01026699,
+        -0.01189859,
+        0.08226445,
+        0.0,
+        -0.08226445,
+        0.01189859,
+        0.01026699,
+        -0.00496194,
+        0.00893064,
+        0.03075356,
+        0.0,
+        -0.03075356,
+        -0.00893064,
+        0.00496194,
+        -0.00277643,
+        0.00986904,
+        0.01021852,
+        0.0,
+        -0.01021852,
+        -0.00986904,
+        0.00277643,
+    ),
 )
 
 
@@ -116,7 +205,7 @@ def _correlate(x: torch.Tensor, kernels: torch.Tensor, step: int = 1) -> torch.T
 def steerable_bands(image: torch.Tensor) -> list[list[torch.Tensor]]:
     """The 0- and 90-degree bands (orientations 1 and 4 of sp5Filters) of each of the 4 levels,
     finest first, of a (N, 1, H, W) float64 image."""
-    options = {"dtype": image.dtype, "device": image.device}
+    options: dict[str, Any] = {"dtype": image.dtype, "device": image.device}
     lo0 = torch.tensor(LO0FILT, **options)
     lo = 2 * torch.tensor(LOFILT_HALF, **options)
     # reshape(column, 7, 7) in MATLAB fills columns first: the transpose of a row-major reshape
@@ -184,21 +273,11 @@ def reference_parameters(ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     return multipliers.view(n, 1, h // BLOCK, w // BLOCK), torch.linalg.eigvalsh(covariance)
 
 
-def to_grey(image: torch.Tensor) -> torch.Tensor:
-    """The input of vifvec.m: rgb2gray grey levels 0..255 in float64 for (N, 3, H, W) in [0, 1];
-    a (N, 1, H, W) image is taken as grey levels already."""
-    if image.shape[1] == 1:
-        return image.double()
-    if image.shape[1] == 3:
-        return matlab_rgb2gray(image)
-    raise ValueError(f"VIF needs 1 (grey) or 3 (RGB) channels, got {image.shape[1]}")
-
-
 def vif(
     ref: torch.Tensor,
     dist: torch.Tensor,
     return_maps: bool = False,
-    pool: AttentionPool | None = None,
+    pool: Pool = PLAIN,
 ) -> torch.Tensor | ScoreAndMaps:
     """VIF per image (higher is better, 1 for identical images) of (N, 3, H, W) pairs in [0, 1]
     (or grey levels (N, 1, H, W)); with ``pool`` every map's sum is attention-weighted."""
@@ -209,31 +288,36 @@ def vif(
             f"VIF's {LEVELS}-level steerable pyramid needs images of at least {MIN_SIZE} px per side, "
             f"got {ref.shape[-2]}x{ref.shape[-1]}"
         )
-    numerators, denominators = [], []
-    for level, (bands_ref, bands_dist) in enumerate(zip(steerable_bands(to_grey(ref)),
-                                                        steerable_bands(to_grey(dist))), start=1):
+    numerators: list[torch.Tensor] = []
+    denominators: list[torch.Tensor] = []
+    for level, (bands_ref, bands_dist) in enumerate(
+        zip(steerable_bands(to_grey(ref, "VIF")), steerable_bands(to_grey(dist, "VIF"))), start=1
+    ):
         size = box_size(level)
         crop = math.ceil((size - 1) / 2 / BLOCK)
-        num = den = 0
+        num: torch.Tensor | int = 0
+        den: torch.Tensor | int = 0
         for band_ref, band_dist in zip(bands_ref, bands_dist):
             gain, noise = channel_estimates(band_ref, band_dist, size)
             multipliers, eigenvalues = reference_parameters(band_ref)
             inner = (slice(None), slice(None), slice(crop, -crop), slice(crop, -crop))
             gain, noise, multipliers = gain[inner], noise[inner], multipliers[inner]
             eigenvalues = eigenvalues.view(-1, 1, 1, 1, eigenvalues.shape[1])
-            signal = (multipliers.unsqueeze(-1) * eigenvalues)  # (N, 1, h, w, 9)
+            signal = multipliers.unsqueeze(-1) * eigenvalues  # (N, 1, h, w, 9)
             num = num + torch.log2(1 + (gain * gain / (noise + SIGMA_NSQ)).unsqueeze(-1) * signal).sum(-1)
             den = den + torch.log2(1 + signal / SIGMA_NSQ).sum(-1)
+        assert isinstance(num, torch.Tensor) and isinstance(den, torch.Tensor)  # bands_ref is not empty
         numerators.append(num)
         denominators.append(den)
     maps = numerators + denominators
 
     def total(local: torch.Tensor) -> torch.Tensor:  # (N,)
-        if pool is None:
+        if pool.weights(0, (local.shape[-2], local.shape[-1])) is None:
             return local.sum(dim=(1, 2, 3))
         return pool.mean(0, local)[:, 0].double() * local.shape[-2] * local.shape[-1]
 
     score = sum(total(m) for m in numerators) / sum(total(m) for m in denominators)
+    assert isinstance(score, torch.Tensor)
     score, maps = score.to(ref.dtype), [m.to(ref.dtype) for m in maps]
     return (score, maps) if return_maps else score
 
@@ -248,6 +332,7 @@ class VIF(Metric):
     map_stages = (0,) * (2 * LEVELS)
     min_size = MIN_SIZE
 
-    def score(self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False,
-              pool: AttentionPool | None = None) -> torch.Tensor | ScoreAndMaps:
+    def score(
+        self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False, pool: Pool = PLAIN
+    ) -> torch.Tensor | ScoreAndMaps:
         return vif(ref, dist, return_maps, pool)

@@ -3,6 +3,8 @@
     MSE_p = mean over RGB and the 7x7 window at p of (ref - dist)^2     ((H-6) x (W-6), stride 1)
     A = zoom((A_3 + zoom(A_4, grid of A_3)) / 2, (H-6) x (W-6))        (bilinear, corners aligned)
     PSNR_SMIC = 10 log10(1 / (mean(A * MSE) + 1e-10))                 (not normalised by sum A)
+
+Maps: the local MSE (N, 1, H-6, W-6) of the prepared pair.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from smic.attention import zoom_linear
-from smic.variants.authors.common import AuthorsMetric
 from smic.registry import register
+from smic.variants.authors.common import AuthorsMetric, Explained
+from smic.variants.authors.zoom import zoom_linear
 
 WINDOW = 7
 
@@ -28,8 +30,9 @@ class PSNRSMIC(AuthorsMetric):
     lower_better = False
     score_range = (0.0, 100.0)
 
-    def score_prepared(self, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+    def compute(self, ref: torch.Tensor, dist: torch.Tensor) -> Explained:
         error = local_mse(ref, dist)
-        attention = self.attention(self.net(ref, 4), self.net(dist, 4)).combined(tuple(error.shape[-2:]), zoom_linear)
-        pooled = (attention * error.double()).mean(dim=(1, 2))
-        return 10 * torch.log10(1 / (pooled + 1e-10))
+        attention = self.attention(self.net(ref, 4), self.net(dist, 4))
+        weights = attention.combined((error.shape[-2], error.shape[-1]), zoom_linear)
+        pooled = (weights * error.double()).mean(dim=(1, 2))
+        return Explained(10 * torch.log10(1 / (pooled + 1e-10)), [error[:, None]], attention)
