@@ -15,9 +15,14 @@ from typing import Protocol
 
 from torch import Tensor
 
-__all__ = ["PLAIN", "PlainMean", "Pool", "Stages", "spatial_mean"]
+__all__ = ["PLAIN", "PlainMean", "Pool", "Stages", "spatial_mean", "split_pair"]
 
 Stages = dict[int, Tensor]  # features by VGG16 stage number (1: relu1_2 ... 5: relu5_3; 0: the image)
+
+
+def split_pair(stages: Stages, n: int) -> tuple[Stages, Stages]:
+    """Features of a batch [ref; dist] of 2n images as the reference's and the distorted's (views)."""
+    return {s: f[:n] for s, f in stages.items()}, {s: f[n:] for s, f in stages.items()}
 
 
 def spatial_mean(values: Tensor) -> Tensor:

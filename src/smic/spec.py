@@ -131,12 +131,10 @@ class MetricSpec:
         """The metric as an ``nn.Module`` on ``device``; unknown options raise ``ValueError``."""
         options = dict(self.options)
         cls = self.metric_class
+        self._check_options(cls, options)
         if self.form == "paper":
-            extra = {key: options.pop(key) for key in ATTENTION_OPTIONS if key in options}
-            self._check_options(cls, options)
-            metric: Metric = paper_metric(cls, cast(Kind, self.attention or "smic"), **options, **extra)
+            metric: Metric = paper_metric(cls, cast(Kind, self.attention or "smic"), **options)
         else:
-            self._check_options(cls, options)
             metric = cls(**options) if self.attention is None else cls(attention=self.attention, **options)
         return metric.to(device) if device is not None else metric
 

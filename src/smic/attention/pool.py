@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from smic.attention.maps import ATTENDED_STAGES, Attention, attention_from_features, resize_linear
+from smic.attention.maps import Attention, attention_from_features, resize_linear
 from smic.attention.settings import AttentionSettings
 from smic.backbone import VGG16
 from smic.pooling import Stages, spatial_mean
@@ -45,11 +45,8 @@ class AttentionPool:
         self._weights: dict[tuple[int, tuple[int, int]], torch.Tensor | None] = {}
 
     def observe(self, ref: Stages, dist: Stages) -> None:
-        if self.attention is None:
-            attended = [stage for stage in ATTENDED_STAGES if stage in ref]
-            self.attention = attention_from_features(
-                {s: ref[s] for s in attended}, {s: dist[s] for s in attended}, self.settings
-            )
+        if self.attention is None:  # attention_from_features takes the attended stages it finds
+            self.attention = attention_from_features(ref, dist, self.settings)
 
     def from_images(self, ref: torch.Tensor, dist: torch.Tensor, backbone: VGG16) -> None:
         with torch.inference_mode():

@@ -32,7 +32,7 @@ from smic.backbone import VGG16, backbone_for
 from smic.io import check_pair
 from smic.kernels.wsd import column_distances
 from smic.metrics.base import Metric, ScoreAndMaps
-from smic.pooling import PLAIN, Pool, Stages
+from smic.pooling import PLAIN, Pool, Stages, split_pair
 from smic.registry import register
 from smic.resize import resize_like_pil
 
@@ -165,7 +165,7 @@ def deepwsd(
     total = torch.zeros(n, device=param.device, dtype=param.dtype)
     maps = []
     stages = padded_stages(pair, backbone, window)
-    pool.observe({s: f[:n] for s, f in stages.items()}, {s: f[n:] for s, f in stages.items()})
+    pool.observe(*split_pair(stages, n))
     for stage, feature in stages.items():
         distances = window_distances(feature[:n], feature[n:], window)
         if pool.weights(stage, (feature.shape[-2], feature.shape[-1])) is not None:

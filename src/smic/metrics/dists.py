@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from smic.backbone import STAGE_CHANNELS, VGG16, backbone_for
 from smic.metrics.base import Metric, ScoreAndMaps
-from smic.pooling import PLAIN, Pool
+from smic.pooling import PLAIN, Pool, split_pair
 from smic.registry import register
 from smic.resize import resize_shorter_side
 from smic.weights import DISTS_ALPHA_BETA, load_packaged
@@ -110,7 +110,7 @@ def dists(
     pair = torch.cat([ref, dist]).to(device=param.device, dtype=param.dtype)
     stages = {0: pair, **backbone((pair - mean) / std)}
     n = ref.shape[0]
-    pool.observe({s: f[:n] for s, f in stages.items()}, {s: f[n:] for s, f in stages.items()})
+    pool.observe(*split_pair(stages, n))
     texture = torch.zeros(n, 1, 1, 1, device=param.device, dtype=param.dtype)
     structure = torch.zeros_like(texture)
     maps = []

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from smic.backbone import VGG16, backbone_for
 from smic.io import check_pair
 from smic.metrics.base import Metric, ScoreAndMaps
-from smic.pooling import PLAIN, Pool
+from smic.pooling import PLAIN, Pool, split_pair
 from smic.registry import register
 from smic.weights import LPIPS_VGG_LIN, load_packaged
 
@@ -74,7 +74,7 @@ def lpips(
     pair = torch.cat([ref, dist]).to(device=param.device, dtype=param.dtype)
     stages = backbone(((2 * pair - 1) - shift) / scale)
     n = ref.shape[0]
-    pool.observe({s: f[:n] for s, f in stages.items()}, {s: f[n:] for s, f in stages.items()})
+    pool.observe(*split_pair(stages, n))
     score = torch.zeros(n, device=param.device, dtype=param.dtype)
     maps = []
     for stage, feature in stages.items():

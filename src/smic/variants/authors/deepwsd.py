@@ -17,6 +17,7 @@ from smic.attention import Kind, patches
 from smic.io import check_pair
 from smic.kernels.wsd import column_distances
 from smic.metrics.deepwsd import STAGES, finish, min_side, padded_stages, prepare_input, window_distances
+from smic.pooling import split_pair
 from smic.registry import register
 from smic.variants.authors.common import AuthorsMetric, Explained, patch_grid
 
@@ -51,7 +52,7 @@ class DeepWSDSMIC(AuthorsMetric):
             torch.log(window_distances(stages[k][:n], stages[k][n:], window).sum(dim=1) + 1).double()
             for k in GLOBAL_STAGES
         )
-        attention = self.attention({s: f[:n] for s, f in stages.items()}, {s: f[n:] for s, f in stages.items()})
+        attention = self.attention(*split_pair(stages, n))
         maps = []
         for stage in (3, 4):
             f_ref, f_dist = stages[stage][:n], stages[stage][n:]
