@@ -1,4 +1,4 @@
-"""Seconds per 512x384 pair for every metric: official, SMIC reference variant, SMIC paper
+"""Seconds per 512x384 pair for every metric: official, SMIC authors variant, SMIC paper
 variant, and the stride-1 attention map; optionally the authors' code in the same run.
 
     python benchmarks/bench_smic.py [--device cuda] [--repeat 3]
@@ -179,7 +179,7 @@ def main() -> None:
         vgg_s = timed(lambda: (stock(ref), stock(dist)), args.repeat, device)
         ours_s = timed(lambda: (vgg(ref), vgg(dist)), args.repeat, device)
         print(f"bare VGG16 pass (ref + dist): {vgg_s:.4f} s stock PyTorch, {ours_s:.4f} s smic's backbone")
-        header = f"{'metric':<8}{'official':>10}{'reference':>11}{'paper':>9}{'ref/official':>14}{'ref/dists':>11}"
+        header = f"{'metric':<8}{'official':>10}{'authors':>11}{'paper':>9}{'auth/official':>14}{'auth/dists':>11}"
         header += f"{'paper/official':>16}{'paper/dists':>13}"
         print(header + ("   authors  authors/ours" if args.authors_dir else ""))
         dists = smic.create_metric("dists", device=device)
@@ -190,21 +190,21 @@ def main() -> None:
                 form: smic.create_metric(name, device=device, **options)
                 for form, options in (
                     ("official", {}),
-                    ("reference", {"attention": "smic"}),
-                    ("paper", {"attention": "smic", "variant": "paper"}),
+                    ("authors", {"attention": "smic", "variant": "authors"}),
+                    ("paper", {"attention": "smic"}),
                 )
             }
             seconds = {form: timed(lambda m=m: m(ref, dist), args.repeat, device) for form, m in metrics.items()}
             line = (
-                f"{name:<8}{seconds['official']:>10.4f}{seconds['reference']:>11.4f}{seconds['paper']:>9.4f}"
-                f"{seconds['reference'] / seconds['official']:>14.2f}"
-                f"{seconds['reference'] / base_dists:>11.2f}"
+                f"{name:<8}{seconds['official']:>10.4f}{seconds['authors']:>11.4f}{seconds['paper']:>9.4f}"
+                f"{seconds['authors'] / seconds['official']:>14.2f}"
+                f"{seconds['authors'] / base_dists:>11.2f}"
                 f"{seconds['paper'] / seconds['official']:>16.2f}{seconds['paper'] / base_dists:>13.2f}"
             )
             if args.authors_dir:
                 theirs = authors[name] = authors_seconds(args, name, ref.cpu(), dist.cpu())
                 if theirs is not None:
-                    line += f"{theirs:>10.3f}{theirs / seconds['reference']:>13.1f}x"
+                    line += f"{theirs:>10.3f}{theirs / seconds['authors']:>13.1f}x"
             print(line)
         small_ref, small_dist = prepare(ref), prepare(dist)  # 341x256, as the authors' SMIC_Map.py
         stride1 = timed(lambda: attention_map(small_ref, small_dist, stride=1), args.repeat, device)
@@ -224,17 +224,17 @@ def main() -> None:
             )
             for name in args.metrics.split(","):
                 # the official metric too: its own work beyond the VGG16 pass bounds its paper form
-                for options in ({}, {"attention": "smic"}, {"attention": "smic", "variant": "paper"}):
+                for options in ({}, {"attention": "smic", "variant": "authors"}, {"attention": "smic"}):
                     metric = smic.create_metric(name, device=device, **options)
                     one = 1 / timed(lambda metric=metric: metric(ref, dist), args.repeat, device)
                     many = args.batch / timed(lambda metric=metric: metric(big_ref, big_dist), args.repeat, device)
-                    form = options.get("variant", "reference") if options else "official"
+                    form = options.get("variant", "paper") if options else "official"
                     line = (
                         f"  {name:<8}{form:<10} batch 1: {one:8.1f}  "
                         f"batch {args.batch}: {many:8.1f}  ({many / vgg_rate:.0%} of stock VGG16, "
                         f"{many / ours_rate:.0%} of smic's)"
                     )
-                    if authors.get(name) and form == "reference":
+                    if authors.get(name) and form == "authors":
                         line += f"  authors' code {1 / authors[name]:.2f} pairs/s: {many * authors[name]:.0f}x"
                     print(line)
                     if args.profile:

@@ -1,4 +1,4 @@
-"""variant="reference" against the authors' code on ten pairs (tests/data/authors_golden.json:
+"""variant="authors" against the authors' code on ten pairs (tests/data/authors_golden.json:
 their smic-pytorch scripts run out of tree on CPU; see its "about"). Scores within 1e-4
 relative; attention maps by conftest.assert_attention_map_matches (1e-5 per cell, except where
 a near-tie flips one MIC of a cell)."""
@@ -44,7 +44,7 @@ DEVICES = [
 
 @pytest.fixture(scope="module")
 def metrics():
-    return {name: smic.create_metric(name, attention="smic") for name in KEYS}
+    return {name: smic.create_metric(name, attention="smic", variant="authors") for name in KEYS}
 
 
 @pytest.mark.weights

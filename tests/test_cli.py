@@ -1,10 +1,12 @@
 """The smic command: score (JSON), map, demo, weights, and its error messages."""
 
 import json
+import sys
 from importlib import resources
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from smic.cli import main
@@ -68,8 +70,8 @@ def test_score_json_with_attention(capsys):
 
 @pytest.mark.weights
 def test_score_json_default_variant_per_metric(capsys):
-    # the authors' form where their code has the metric, the paper's form for the others
-    for metric, variant in (("psnr", "reference"), ("nlpd", "paper")):
+    # the paper's form by default, for every metric
+    for metric, variant in (("psnr", "paper"), ("nlpd", "paper")):
         assert main(["score", REF, DIST, "--metric", metric, "--attention", "smic", "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["variant"] == variant
 
@@ -117,3 +119,48 @@ def test_demo_and_weights(capsys):
     assert main(["weights"]) == 0
     out = capsys.readouterr().out
     assert "vgg16-imagenet" in out and "40acdda7" in out and "a78928a0" in out
+
+
+@pytest.mark.parametrize(
+    "device,message",
+    [
+        ("gpu0", "unknown device 'gpu0': use cpu, cuda or cuda:N (here: cpu"),
+        ("mps", "device 'mps' is not supported"),
+        ("cuda:99", "device 'cuda:99' is not available"),
+    ],
+)
+def test_bad_device_is_one_line_listing_the_devices(capsys, device, message):
+    assert main(["score", REF, DIST, "--metric", "psnr", "--device", device]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"smic: error: {message}") and err.count("\n") == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
+def test_cuda_without_cuda_is_one_line(capsys):
+    assert main(["score", REF, DIST, "--metric", "psnr", "--device", "cuda"]) == 2
+    assert capsys.readouterr().err == (
+        "smic: error: device 'cuda' is not available: this torch build or machine has no CUDA device (here: cpu)\n"
+    )
+
+
+def test_json_is_strict_with_inf_as_a_string(capsys):
+    assert main(["score", REF, REF, "--metric", "psnr", "--json"]) == 0
+    text = capsys.readouterr().out
+    out = json.loads(text, parse_constant=lambda name: pytest.fail(f"non-standard JSON constant {name}"))
+    assert out["score"] == "inf" and out["score_range"] == [0.0, "inf"]
+
+
+def test_unexpected_errors_are_one_line_with_exit_2(capsys, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate 8589934592 bytes")
+
+    module = sys.modules["smic.cli.main"]  # smic.cli.main is also the function
+    monkeypatch.setattr(module, "load_pair", broken)
+    assert main(["score", REF, DIST, "--metric", "psnr"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("smic: error: out of memory (") and "--batch-size" in err and err.count("\n") == 1
+    monkeypatch.setattr(module, "load_pair", lambda *a, **k: 1 / 0)
+    assert main(["score", REF, DIST, "--metric", "psnr"]) == 2
+    assert capsys.readouterr().err == (
+        "smic: error: ZeroDivisionError: division by zero (set SMIC_DEBUG=1 for the traceback)\n"
+    )

@@ -28,18 +28,31 @@ def test_constant_attention_gives_the_base_metric(name):
 
 
 @pytest.mark.weights
-def test_default_variant_is_reference_where_the_authors_have_the_metric():
-    assert type(smic.create_metric("psnr", attention="smic")) is type(
-        smic.create_metric("psnr", attention="smic", variant="reference")
-    )
+def test_default_variant_is_the_papers_equations_on_every_metric():
+    for name in ("psnr", "fsim"):
+        default = smic.create_metric(name, attention="smic")
+        assert type(default) is type(smic.create_metric(name, attention="smic", variant="paper"))
+        assert default.lower_better == smic.create_metric(name).lower_better  # same direction
     assert type(smic.create_metric("psnr", attention="smic")) is not type(
-        smic.create_metric("psnr", attention="smic", variant="paper")
+        smic.create_metric("psnr", attention="smic", variant="authors")
     )
-    assert type(smic.create_metric("fsim", attention="smic")) is type(
-        smic.create_metric("fsim", attention="smic", variant="paper")
-    )
-    with pytest.raises(ValueError, match="metric 'fsim' has no 'reference' variant"):
-        smic.create_metric("fsim", attention="smic", variant="reference")
+    with pytest.raises(ValueError, match="metric 'fsim' has no 'authors' variant"):
+        smic.create_metric("fsim", attention="smic", variant="authors")
+
+
+@pytest.mark.weights
+def test_reference_is_a_deprecated_name_of_authors():
+    with pytest.warns(FutureWarning, match="variant='reference' is deprecated.*use variant='authors'"):
+        spec = smic.MetricSpec.parse("lpips+smic:variant=reference")
+    assert spec == smic.MetricSpec("lpips", "smic", "authors") and spec.label == "lpips+smic:variant=authors"
+    with pytest.warns(FutureWarning):
+        metric = smic.create_metric("psnr", attention="smic", variant="reference")
+    assert type(metric) is type(smic.create_metric("psnr", attention="smic", variant="authors"))
+
+
+def test_variant_needs_an_attention():
+    with pytest.raises(ValueError, match="ssim: variant='paper' needs an attention"):
+        smic.create_metric("ssim", variant="paper")
 
 
 def test_psnr_paper_is_the_weighted_mse_recomputed_by_hand():

@@ -17,7 +17,7 @@ pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
 ]
 
-FORMS = {"official": {}, "reference": {"attention": "smic"}, "paper": {"attention": "smic", "variant": "paper"}}
+FORMS = {"official": {}, "authors": {"attention": "smic", "variant": "authors"}, "paper": {"attention": "smic"}}
 
 
 @pytest.fixture(autouse=True)

@@ -60,18 +60,19 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 def test_config_labels() -> None:
     assert MetricConfig is MetricSpec and parse_config("PSNR+SMIC").label == "psnr+smic"
-    config = parse_config("lpips+smic:variant=reference:k=32")
+    config = parse_config("lpips+smic:variant=authors:projections=32")
     assert (config.name, config.attention, config.variant, dict(config.options)) == (
         "lpips",
         "smic",
-        "reference",
-        {"k": 32},
+        "authors",
+        {"projections": 32},
     )
-    assert config.label == "lpips+smic:k=32:variant=reference"  # the label the store has always keyed on
+    assert config.label == "lpips+smic:projections=32:variant=authors"
+    assert parse_config("lpips+smic:variant=paper") == parse_config("lpips+smic")  # the default has one label
     labels = [c.label for c in expand_configs(["psnr", "ssim+mic", "psnr:data_range=2.0"], [None, "smic"])]
     assert labels == ["psnr", "psnr+smic", "ssim+mic", "psnr:data_range=2.0", "psnr+smic:data_range=2.0"]
-    labels = [c.label for c in expand_configs(["lpips:variant=paper"], ["smic", "mic"])]
-    assert labels == ["lpips+smic:variant=paper", "lpips+mic:variant=paper"]
+    labels = [c.label for c in expand_configs(["lpips:variant=authors"], ["smic", "mic"])]
+    assert labels == ["lpips+smic:variant=authors", "lpips+mic:variant=authors"]
     assert [c.label for c in expand_configs(["psnr"], ["none", None, "SMIC"])] == ["psnr", "psnr+smic"]
     with pytest.raises(ValueError, match="key=value"):
         parse_config("psnr:oops")
@@ -136,8 +137,8 @@ def test_end_to_end_with_failures_and_resume(tmp_path: Path) -> None:
 def test_table_two_and_paired_tests_from_results(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     truth = rng.normal(size=60)
-    labels = ["psnr", "psnr+mic", "psnr+smic", "psnr+smic:variant=paper"]
-    noise = {"psnr": 1.0, "psnr+mic": 0.5, "psnr+smic": 0.2, "psnr+smic:variant=paper": 0.3}
+    labels = ["psnr", "psnr+mic", "psnr+smic", "psnr+smic:variant=authors"]
+    noise = {"psnr": 1.0, "psnr+mic": 0.5, "psnr+smic": 0.2, "psnr+smic:variant=authors": 0.3}
     results = [
         DatasetResults(
             "LIVE",
@@ -153,14 +154,15 @@ def test_table_two_and_paired_tests_from_results(tmp_path: Path) -> None:
     rows, _ = write_reports(tmp_path, results, [MetricSpec.parse(label) for label in labels], n_boot=50, plots=False)
     markdown = (tmp_path / "table.md").read_text()
     assert "## Table I" in markdown and "## Table II (MIC against SMIC)" in markdown
-    assert "psnr+mic (PSNR w/ MIC) | " in markdown and "/ 0.930 (" in markdown  # Table II's LIVE SRCC
+    assert "psnr+mic (PSNR w/ MIC; paper's equations) | " in markdown
+    assert "/ 0.930 (" in markdown  # Table II's LIVE SRCC
     paired = read_csv(tmp_path / "paired.csv")
-    # the paper form is compared with plain PSNR, not with the reference form's MIC ablation
+    # the authors' form is compared with plain PSNR, not with the paper form's MIC ablation
     assert [(p["a"], p["b"]) for p in paired] == [
         ("psnr+mic", "psnr"),
         ("psnr+smic", "psnr"),
         ("psnr+smic", "psnr+mic"),
-        ("psnr+smic:variant=paper", "psnr"),
+        ("psnr+smic:variant=authors", "psnr"),
     ]
     assert float(paired[1]["delta_srcc"]) > 0
     assert all(r.evaluation is not None and r.evaluation.srcc > 0 for r in rows)  # DMOS orientation handled

@@ -1,19 +1,25 @@
 """Metric names -> metric classes, with the metadata users filter on (``smic.spec`` builds them).
 
-A name has an official form (``attention=None``) and, for the SMIC-enhanced metrics, the authors'
-form (``variant="reference"``) and the paper's form (``variant="paper"``).
+A name has an official form (``attention=None``) and, with attention, the paper's form
+(``variant="paper"``, the default: the paper's equations on the official metric) and, for psnr,
+ssim, lpips, dists and deepwsd, the authors' form (``variant="authors"``: their code, with which
+the paper's tables were computed).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, TypeVar, overload
 
 if TYPE_CHECKING:  # the metric modules import this one to register themselves
     from smic.metrics.base import Metric
 
-Variant = Literal["reference", "paper"]
-VARIANTS = ("reference", "paper")
+Variant = Literal["paper", "authors"]
+VARIANTS = ("paper", "authors")
+DEFAULT_VARIANT = "paper"
+#: old names of a variant, accepted with a DeprecationWarning
+VARIANT_ALIASES = {"reference": "authors"}
 ATTENTIONS = ("smic", "mic")
 _METRICS: dict[tuple[str, str], type[Metric]] = {}
 M = TypeVar("M", bound="type[Metric]")
@@ -45,10 +51,25 @@ def list_metrics() -> list[str]:
     return sorted({name for name, variant in _METRICS if variant == "official"})
 
 
-def default_variant(name: str) -> str:
-    """ "reference" where the authors' code has the metric (psnr, ssim, lpips, dists, deepwsd),
-    else "paper", the only form of the other metrics."""
-    return "reference" if (name.lower(), "reference") in _METRICS else "paper"
+def has_authors_form(name: str) -> bool:
+    """Whether the authors' code has ``name`` (psnr, ssim, lpips, dists, deepwsd)."""
+    return (name.lower(), "authors") in _METRICS
+
+
+def variant_name(variant: str) -> str:
+    """``variant`` checked, an old alias ("reference") mapped to its name with a DeprecationWarning."""
+    if variant in VARIANT_ALIASES:
+        new = VARIANT_ALIASES[variant]
+        # a FutureWarning, so that users (not only test runs) see it
+        warnings.warn(
+            f"variant={variant!r} is deprecated (it reads like the pristine image): use variant={new!r}",
+            FutureWarning,
+            stacklevel=4,
+        )
+        return new
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    return variant
 
 
 def metric_class(name: str, attention: str | None = None, variant: str | None = None) -> type[Metric]:
@@ -59,9 +80,7 @@ def metric_class(name: str, attention: str | None = None, variant: str | None = 
         return _METRICS[(key, "official")]
     if attention not in ATTENTIONS:
         raise ValueError(f"attention must be 'smic', 'mic' or None, got {attention!r}")
-    variant = variant or default_variant(key)
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    variant = variant_name(variant or DEFAULT_VARIANT)
     if variant == "paper":
         return _METRICS[(key, "official")]
     if (key, variant) not in _METRICS:

@@ -2,9 +2,11 @@
 speak :class:`MetricSpec`.
 
 Its text form is ``name[+attention][:option=value...]``: ``psnr``, ``lpips+smic``,
-``lpips+smic:variant=paper``, ``ssim:convention=matlab``. ``MetricSpec.parse`` reads it (values
-as Python literals where they are one: ``1``, ``0.5``, ``True``; else text), ``label`` prints it
-back with the options sorted, so one configuration has one label, and ``build`` makes the metric.
+``lpips+smic:variant=authors``, ``ssim:convention=matlab``. An attention form is the paper's
+equations on the official metric unless ``variant=authors`` asks for the authors' code.
+``MetricSpec.parse`` reads it (values as Python literals where they are one: ``1``, ``0.5``,
+``True``; else text), ``label`` prints it back with the options sorted, so one configuration has
+one label, and ``build`` makes the metric.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from typing import Any, cast
 
 import torch
 
-from smic.attention import Kind
+from smic.attention import AttentionSettings, Kind
 from smic.metrics.base import Metric
-from smic.registry import ATTENTIONS, VARIANTS, default_variant, list_metrics, metric_class
+from smic.registry import ATTENTIONS, DEFAULT_VARIANT, has_authors_form, list_metrics, metric_class, variant_name
 from smic.variants.paper import ATTENTION_OPTIONS, paper_metric
 
-__all__ = ["MetricSpec", "create_metric"]
+__all__ = ["MetricSpec", "create_metric", "describe_metric"]
 
 _NO_ATTENTION = ("", "none", "plain", "off")
 
@@ -45,7 +47,9 @@ def _attention(value: str | None) -> str | None:
 @dataclass(frozen=True)
 class MetricSpec:
     """A metric configuration: registry ``name``, ``attention`` (None, "smic" or "mic"), the
-    ``variant`` of an attention form (None: the metric's default) and the metric's ``options``."""
+    ``variant`` of an attention form (None: "paper"; "authors": the authors' code) and the
+    metric's ``options``. The default variant is stored as None, so one configuration has one
+    spec and one label."""
 
     name: str
     attention: str | None = None
@@ -57,15 +61,17 @@ class MetricSpec:
         if name not in list_metrics():
             raise ValueError(f"unknown metric {self.name!r}; choose one of {', '.join(list_metrics())}")
         attention = _attention(self.attention)
-        if self.variant is not None and self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
-        if self.variant is not None and attention is None:
-            raise ValueError(f"{name}: variant={self.variant!r} needs an attention (+smic or +mic)")
+        variant = None if self.variant is None else variant_name(self.variant)
+        if variant is not None and attention is None:
+            raise ValueError(f"{name}: variant={variant!r} needs an attention (+smic or +mic)")
+        if variant == "authors":
+            metric_class(name, attention, variant)  # raises where the authors' code lacks the metric
         reserved = {"attention", "variant", "device"} & {key for key, _ in self.options}
         if reserved:
             raise ValueError(f"{name}: {sorted(reserved)[0]!r} is not a metric option")
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "attention", attention)
+        object.__setattr__(self, "variant", None if variant == DEFAULT_VARIANT else variant)
         object.__setattr__(self, "options", tuple(sorted(self.options)))
 
     @classmethod
@@ -99,7 +105,7 @@ class MetricSpec:
 
     @property
     def label(self) -> str:
-        """The text form, options (and the variant) sorted: ``lpips+smic:variant=paper``."""
+        """The text form, options (and the variant) sorted: ``lpips+smic:variant=authors``."""
         attention = f"+{self.attention}" if self.attention else ""
         options = sorted([*self.options, *([("variant", self.variant)] if self.variant else [])])
         return self.name + attention + "".join(f":{key}={value}" for key, value in options)
@@ -114,10 +120,10 @@ class MetricSpec:
 
     @property
     def form(self) -> str:
-        """ "official", or the variant an attention form resolves to ("reference" or "paper")."""
+        """ "official", or the variant of an attention form ("paper" or "authors")."""
         if self.attention is None:
             return "official"
-        return self.variant or default_variant(self.name)
+        return self.variant or DEFAULT_VARIANT
 
     @property
     def metric_class(self) -> type[Metric]:
@@ -138,14 +144,21 @@ class MetricSpec:
             metric = cls(**options) if self.attention is None else cls(attention=self.attention, **options)
         return metric.to(device) if device is not None else metric
 
-    def _check_options(self, cls: type[Metric], options: dict[str, Any]) -> None:
-        accepted = [
-            name
-            for name, parameter in inspect.signature(cls.__init__).parameters.items()
-            if name not in ("self", "attention") and parameter.kind is not parameter.VAR_KEYWORD
-        ]
+    def accepted_options(self) -> dict[str, Any]:
+        """Every option this form takes, with its default (``inspect.Parameter.empty``: required)."""
+        accepted = {
+            name: parameter.default
+            for name, parameter in inspect.signature(self.metric_class.__init__).parameters.items()
+            if name not in ("self", "attention")
+            and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
+        }
         if self.form == "paper":
-            accepted += list(ATTENTION_OPTIONS)
+            defaults = AttentionSettings()
+            accepted |= {name: getattr(defaults, field) for name, field in ATTENTION_OPTIONS.items()}
+        return accepted
+
+    def _check_options(self, cls: type[Metric], options: dict[str, Any]) -> None:
+        accepted = self.accepted_options()
         unknown = sorted(set(options) - set(accepted))
         if unknown:
             raise ValueError(
@@ -166,10 +179,35 @@ def create_metric(
 
     ``ref`` and ``dist`` are (N, 3, H, W) tensors in [0, 1]; ``metric.lower_better`` and
     ``metric.score_range`` say how to read the scores. ``attention="smic"`` (or ``"mic"``, the
-    ablation) pools the metric with SMIC attention, in the authors' exact form
-    (``variant="reference"``, the paper's tables) or the paper's equations on the official metric
-    (``variant="paper"``); the default is "reference" where the authors' code has the metric and
-    "paper" for the others. ``options`` go to the metric's class. ``name`` may also be a spec,
-    text (``"lpips+smic:variant=paper"``) or a :class:`MetricSpec`.
+    ablation) pools the metric's local maps with SMIC attention by the paper's equations
+    (``variant="paper"``, the default: same direction and scale as the official metric, which a
+    constant attention gives back); ``variant="authors"`` is the authors' code number for number
+    (psnr, ssim, lpips, dists, deepwsd; the paper's Table I was computed with it; its scales differ).
+    ``options`` go to the metric's class. ``name`` may also be a spec, text
+    (``"lpips+smic:variant=authors"``) or a :class:`MetricSpec`.
     """
     return MetricSpec.of(name, attention=attention, variant=variant, **options).build(device)
+
+
+def describe_metric(name: str) -> str:
+    """What ``smic metrics`` prints for one metric: direction, range, forms and each form's
+    options with their defaults."""
+    official = MetricSpec(name)
+    cls = official.metric_class
+    low, high = cls.score_range
+    forms = [official, MetricSpec(name, "smic")]
+    if has_authors_form(official.name):
+        forms.append(MetricSpec(name, "smic", "authors"))
+    lines = [
+        f"{official.name}: {' '.join((cls.__doc__ or '').strip().split(chr(10) * 2)[0].split())}",
+        f"  {'lower' if cls.lower_better else 'higher'} is better, scores in [{low}, {high}]",
+    ]
+    for spec in forms:
+        options = spec.accepted_options()
+        shown = ", ".join(f"{key}={_default(value)}" for key, value in options.items()) or "no options"
+        lines.append(f"  {spec.label + (':variant=paper' if spec.form == 'paper' else ''):<28} {shown}")
+    return "\n".join(lines)
+
+
+def _default(value: Any) -> str:
+    return "<required>" if value is inspect.Parameter.empty else repr(value)

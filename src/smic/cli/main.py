@@ -4,23 +4,49 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 import time
 from collections.abc import Sequence
 from importlib import resources
+from typing import Any
 
 import torch
 
 import smic
 from smic import weights
 from smic.io import load_pair
-from smic.spec import MetricSpec
+from smic.spec import MetricSpec, describe_metric
 
 
-def _device(name: str | None) -> torch.device:
+def _available_devices() -> str:
+    return ", ".join(["cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))])
+
+
+def device_of(name: str | None) -> torch.device:
+    """``--device``: cuda when available unless named; an unknown or absent device is a ValueError
+    that lists the devices this machine has."""
     if name is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}: use cpu, cuda or cuda:N (here: {_available_devices()})") from None
+    if device.type == "cuda":
+        why = None if torch.cuda.is_available() else "this torch build or machine has no CUDA device"
+        if why is None and device.index is not None and device.index >= torch.cuda.device_count():
+            why = f"there are {torch.cuda.device_count()} CUDA devices"
+        if why:
+            raise ValueError(f"device {name!r} is not available: {why} (here: {_available_devices()})")
+    elif device.type != "cpu":
+        raise ValueError(f"device {name!r} is not supported: use cpu, cuda or cuda:N (here: {_available_devices()})")
+    return device
+
+
+def json_number(value: float) -> float | str:
+    """A score as strict JSON: finite values as numbers, inf, -inf and nan as those strings."""
+    return value if math.isfinite(value) else str(value)
 
 
 def _spec(args: argparse.Namespace) -> MetricSpec:
@@ -31,7 +57,7 @@ def _spec(args: argparse.Namespace) -> MetricSpec:
 
 
 def _score(args: argparse.Namespace) -> int:
-    device = _device(args.device)
+    device = device_of(args.device)
     spec = _spec(args)
     metric = spec.build(device)
     ref, dist = load_pair(args.ref, args.dist)
@@ -42,14 +68,15 @@ def _score(args: argparse.Namespace) -> int:
             json.dumps(
                 {
                     "metric": spec.name,
-                    "score": value,
+                    "score": json_number(value),
                     "lower_better": metric.lower_better,
-                    "score_range": list(metric.score_range),
+                    "score_range": [json_number(v) for v in metric.score_range],
                     "attention": spec.attention,
                     "variant": None if spec.attention is None else spec.form,
                     "ref": args.ref,
                     "dist": args.dist,
-                }
+                },
+                allow_nan=False,
             )
         )
     else:
@@ -61,7 +88,7 @@ def _map(args: argparse.Namespace) -> int:
     from smic.figures import draw_panel
 
     name = MetricSpec.parse(args.metric).name
-    device = _device(args.device)
+    device = device_of(args.device)
     ref, dist = load_pair(args.ref, args.dist)
     print(draw_panel(ref.to(device), dist.to(device), name, args.output, args.attention))
     return 0
@@ -74,10 +101,10 @@ def sample_pair() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    device = _device(args.device)
+    device = device_of(args.device)
     ref, dist = (image.to(device) for image in sample_pair())
     print(f"sample pair: astronaut 192x256 vs its JPEG copy (quality 12), device {device}")
-    forms = (("official", None, None), ("+smic", "smic", None), ("+smic paper", "smic", "paper"))
+    forms = (("official", None, None), ("+smic", "smic", None), ("+smic authors", "smic", "authors"))
     print(f"{'metric':<9}" + "".join(f"{label:>16}" for label, _, _ in forms))
     start = time.perf_counter()
     for name in smic.list_metrics():
@@ -93,9 +120,35 @@ def _demo(args: argparse.Namespace) -> int:
             cells.append(f"{value:>14.5g} {'L' if metric.lower_better else 'H'}")
         print(f"{name:<9}" + "".join(cells))
     print(
-        f"L: lower is better, H: higher is better. +smic: the authors' form (the paper's tables) where "
-        f"their code has the metric, else the paper's; +smic paper: the paper's equations on the "
-        f"official metric. {time.perf_counter() - start:.1f} s"
+        "L: lower is better, H: higher is better. +smic: the paper's equations on the official metric "
+        "(variant=paper, the default: the official scale and direction); +smic authors: the authors' "
+        f"code (variant=authors), with which the paper's Table I was computed. {time.perf_counter() - start:.1f} s"
+    )
+    return 0
+
+
+class _HelpOptions(argparse.Action):
+    """``--help-options [METRIC]``: print a metric's forms and options, then exit (like --help)."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        name = values or getattr(namespace, "metric", None)
+        if not name:
+            parser.error("--help-options needs a metric: --metric M --help-options, or --help-options M")
+        try:
+            print(describe_metric(MetricSpec.parse(str(name)).name))
+        except ValueError as error:
+            parser.error(str(error))
+        parser.exit()
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    names = [MetricSpec(name).name for name in args.names] or smic.list_metrics()
+    print("\n\n".join(describe_metric(name) for name in names))
+    print(
+        "\nA spec is name[+smic|+mic][:option=value...], e.g. ssim+smic:convention=matlab; "
+        "+smic forms take variant=paper (default) or variant=authors."
     )
     return 0
 
@@ -136,12 +189,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument(
         "--variant",
-        choices=["reference", "paper"],
+        choices=["paper", "authors", "reference"],
         default=None,
-        help="reference: the authors' code exactly (default for psnr, ssim, lpips, dists, "
-        "deepwsd); paper: the paper's equations (default, and the only form, for the others)",
+        help="with --attention: paper (default): the paper's equations on the official metric, same "
+        "direction and scale; authors: the authors' code exactly, as in the paper's tables (psnr, ssim, "
+        "lpips, dists, deepwsd); reference: deprecated name of authors",
     )
-    score.add_argument("--json", action="store_true", help="print one JSON object")
+    score.add_argument(
+        "--help-options",
+        nargs="?",
+        action=_HelpOptions,
+        metavar="METRIC",
+        help="print the metric's forms and options with their defaults, and exit",
+    )
+    score.add_argument(
+        "--json", action="store_true", help='print one strict JSON object (inf, -inf, nan as strings: "inf")'
+    )
     score.set_defaults(run=_score)
 
     figure = commands.add_parser("map", help="draw the paper's Fig. 5 panel for one pair")
@@ -161,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_arguments(bench)
     bench.set_defaults(run=bench_main)
 
+    listing = commands.add_parser("metrics", help="list the metrics: direction, range, forms, options and defaults")
+    listing.add_argument("names", nargs="*", help="only these metrics")
+    listing.set_defaults(run=_metrics)
+
     weight = commands.add_parser("weights", help="list the weights in use; `pull` fetches missing ones")
     weight.add_argument("action", nargs="?", choices=["pull"])
     weight.set_defaults(run=_weights)
@@ -168,12 +235,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; every error is one line ``smic: error: ...`` and exit code 2 (set
+    ``SMIC_DEBUG=1`` to see the traceback of an unexpected one)."""
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"smic: error: {error}", file=sys.stderr)
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        print("smic: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if os.environ.get("SMIC_DEBUG"):
+            raise
+        print(f"smic: error: {error_line(error)}", file=sys.stderr)
         return 2
+
+
+def error_line(error: BaseException) -> str:
+    """One line for ``error``: our own ValueErrors and missing files say it all; memory and other
+    unexpected errors get their type and, for memory, the ways out."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, (ValueError, FileNotFoundError)):
+        return text
+    if isinstance(error, torch.OutOfMemoryError) or "can't allocate" in text or "out of memory" in text:
+        return f"out of memory ({text}): use a smaller --batch-size, --max-pixels, or --device cpu for large images"
+    if isinstance(error, OSError):
+        return text
+    return f"{type(error).__name__}: {text} (set SMIC_DEBUG=1 for the traceback)"
 
 
 if __name__ == "__main__":

@@ -264,6 +264,7 @@ def run_benchmark(
     n_boot: int = 1000,
     seed: int = 0,
     plots: bool = True,
+    fresh: bool = False,
 ) -> Summary:
     """Score every pair of ``dataset`` with every metric config; write the store and the result files.
 
@@ -271,6 +272,11 @@ def run_benchmark(
     are batched (``batch_size``) and run on ``device`` under ``torch.inference_mode``. Already
     stored scores are reused, never recomputed; failures are stored and listed in the summary.
     ``n_boot`` bootstrap resamples (seed ``seed``) give the CIs; 0 skips them.
+
+    The folder is locked for the run, and its store and result files are checked first: see
+    :meth:`ScoreStore.open_run` (``fresh``: a new store may replace result files it does not hold)
+    and :meth:`ScoreStore.staged_results`; a problem raises a one-line
+    :class:`~smic.evaluation.store.StoreError`.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -289,7 +295,7 @@ def run_benchmark(
         except (TypeError, ValueError) as error:
             raise ValueError(f"cannot create metric config {config.label!r}: {error}") from error
 
-    store = ScoreStore(out / STORE_NAME)
+    store = ScoreStore.open_run(out, fresh=fresh)  # locked until store.close()
     try:
         store.set_dataset(
             dataset.name,
@@ -330,8 +336,10 @@ def run_benchmark(
             Failure(*row) for row in store.failures(dataset.name) if row[3] in labels and (row[1], row[2]) in current
         ]
         results, stored_configs = read_store(store)
-        rows, files = write_reports(out, results, stored_configs, n_boot=n_boot, seed=seed, plots=plots)
-        _write_failures(out / "failures.csv", store.failures())
+        with store.staged_results() as stage:  # each file replaced whole, and only from a store holding it
+            rows, files = write_reports(stage, results, stored_configs, n_boot=n_boot, seed=seed, plots=plots)
+            _write_failures(stage / "failures.csv", store.failures())
+            files = [out / path.relative_to(stage) for path in files]
     finally:
         store.close()
     return Summary(

@@ -158,9 +158,13 @@ def _cell(ours: float | None, paper: float | None) -> str:
     return f"{ours:.3f} / {paper:.3f} ({ours - paper:+.3f})"
 
 
+_FORMS = {"official": "", "paper": "paper's equations", "authors": "authors' code"}
+
+
 def _method_label(config: MetricSpec) -> str:
-    method = paper_method(config.name, config.attention)
-    return config.label if method is None else f"{config.label} ({method})"
+    """The label, the paper's row name and, for an attention form, which form the number is."""
+    notes = [n for n in (paper_method(config.name, config.attention), _FORMS[config.form]) if n]
+    return config.label + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _grid(title: str, configs: list[MetricSpec], datasets: list[str], rows: list[TableRow]) -> list[str]:
@@ -190,6 +194,8 @@ def write_table_md(
         "SRCC and KRCC on raw scores, oriented so that a positive value means agreement with the observers;",
         "PLCC and RMSE after the 5-parameter logistic Q(x) = b1 (1/2 - 1/(1 + exp(b2 (x - b3)))) + b4 x + b5.",
         "Each cell: ours / paper (ours - paper); '–' where a value is missing.",
+        "Attention forms: `+smic` is the paper's equations on the official metric (variant=paper);",
+        "`+smic:variant=authors` is the authors' code, with which the paper's Table I was computed.",
         "",
         "Datasets:",
         "",

@@ -23,8 +23,9 @@ from smic.backbone import VGG16
 from smic.metrics.base import Metric, ScoreAndMaps
 from smic.pooling import Pool
 
-# options of the attention, not of the metric, that a paper form accepts
-ATTENTION_OPTIONS = ("projection", "k", "seed")
+# options of the attention, not of the metric, that a paper form accepts -> AttentionSettings fields
+# (the number of projections is not "k": SSIM and MS-SSIM have their own k)
+ATTENTION_OPTIONS = {"projection": "projection", "projections": "k", "seed": "seed"}
 
 
 class PaperSMIC(Metric):
@@ -66,5 +67,5 @@ class PaperSMIC(Metric):
 def paper_metric(base_cls: type[Metric], attention: Kind = "smic", **options: Any) -> PaperSMIC:
     """Build ``base_cls(**options)`` and wrap it in the paper's attention pooling (the options
     named in ATTENTION_OPTIONS go to the attention)."""
-    attention_options = {key: options.pop(key) for key in ATTENTION_OPTIONS if key in options}
+    attention_options = {field: options.pop(key) for key, field in ATTENTION_OPTIONS.items() if key in options}
     return PaperSMIC(base_cls(**options), AttentionSettings(attention, **attention_options))

@@ -1,4 +1,4 @@
-"""The SMIC authors' exact compositions (``variant="reference"``), kept apart from the clean metrics.
+"""The SMIC authors' exact compositions (``variant="authors"``), kept apart from the clean metrics.
 
 Everything here reproduces KANGX99/SMIC (smic-pytorch, commit 9f05235) number for number,
 quirks included; see docs/METHOD.md of the project for the list.

@@ -29,7 +29,7 @@ def patch_grid(features: torch.Tensor, patch: int, stride: int) -> tuple[int, in
 
 
 class AuthorsMetric(Metric):
-    """Base of the ``variant="reference"`` metrics: the authors' code, number for number.
+    """Base of the ``variant="authors"`` metrics: the authors' code, number for number.
 
     ``attention="smic"`` is theirs; ``"mic"`` swaps in the Table II ablation. Inputs are prepared
     as their ``prepare_image`` does (shorter side to max(int(short/48)*32, 128)), except DeepWSD.
@@ -55,9 +55,11 @@ class AuthorsMetric(Metric):
         return attention_from_features(feats_ref, feats_dist, self.settings)
 
     def evaluate(self, ref: torch.Tensor, dist: torch.Tensor) -> Explained:
-        """Scores, maps and attention of a validated pair."""
+        """Scores, maps and attention of a validated pair; scores and maps in the input's dtype
+        (the authors' code computes some of them in float64)."""
         with torch.inference_mode():
-            return self.compute(self.prepare(ref), self.prepare(dist))
+            result = self.compute(self.prepare(ref), self.prepare(dist))
+        return result._replace(scores=result.scores.to(ref.dtype), maps=[m.to(ref.dtype) for m in result.maps])
 
     def compute(self, ref: torch.Tensor, dist: torch.Tensor) -> Explained:
         raise NotImplementedError

@@ -24,7 +24,7 @@ from smic.variants.authors.common import AuthorsMetric, Explained, patch_grid
 GLOBAL_STAGES = (0, 1, 2, 5)
 
 
-@register(variant="reference")
+@register(variant="authors")
 class DeepWSDSMIC(AuthorsMetric):
     name = "deepwsd"
     lower_better = True

@@ -30,7 +30,7 @@ def moments(x: torch.Tensor, y: torch.Tensor, dim: tuple[int, ...]) -> tuple[tor
     return mx, my, vx, vy, (x * y).mean(dim, keepdim=True) - mx * my
 
 
-@register(variant="reference")
+@register(variant="authors")
 class DISTSSMIC(AuthorsMetric):
     name = "dists"
     lower_better = True

@@ -26,7 +26,7 @@ def patch_sums(values: torch.Tensor, patch: int, stride: int) -> torch.Tensor:
     return F.avg_pool2d(values.sum(dim=1, keepdim=True), patch, stride=stride)[:, 0] * patch * patch
 
 
-@register(variant="reference")
+@register(variant="authors")
 class LPIPSSMIC(AuthorsMetric):
     name = "lpips"
     lower_better = True

@@ -24,7 +24,7 @@ def local_mse(ref: torch.Tensor, dist: torch.Tensor, window: int = WINDOW) -> to
     return F.avg_pool2d((ref - dist).pow(2).mean(dim=1, keepdim=True), window, stride=1)[:, 0]
 
 
-@register(variant="reference")
+@register(variant="authors")
 class PSNRSMIC(AuthorsMetric):
     name = "psnr"
     lower_better = False

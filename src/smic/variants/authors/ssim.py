@@ -17,7 +17,7 @@ from smic.variants.authors.common import AuthorsMetric, Explained
 from smic.variants.authors.zoom import zoom_linear
 
 
-@register(variant="reference")
+@register(variant="authors")
 class SSIMSMIC(AuthorsMetric):
     name = "ssim"
     lower_better = True
