@@ -49,7 +49,7 @@ def test_missing_and_unreadable_files(tmp_path):
         load_image(tmp_path / "absent.png", "ref")
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not an image at all")
-    with pytest.raises(ValueError, match=r"dist: .*broken\.png is not a readable image"):
+    with pytest.raises(ValueError, match=r"^dist: .*broken\.png: not a readable image \(Pillow cannot identify"):
         load_image(broken, "dist")
 
 

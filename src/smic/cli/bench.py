@@ -4,9 +4,11 @@ correlate the scores with its subjective ones; see :mod:`smic.evaluation.runner`
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from smic.cli.common import device_of, error_line
 from smic.evaluation.datasets import list_datasets, load_dataset
 from smic.evaluation.runner import expand_configs, run_benchmark
 from smic.evaluation.store import STORE_NAME
@@ -43,8 +45,12 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="comma list of attentions applied to every metric: none,smic,mic (default: none)",
     )
-    parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0 (default: cpu)")
-    parser.add_argument("--batch-size", type=int, default=8, help="pairs per batch (default: 8)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: cuda when available)")
+    parser.add_argument("--batch-size", type=int, default=8, help="pairs of one size per batch (default: 8)")
+    parser.add_argument("--workers", type=int, default=None, help="threads decoding images (default: CPUs, at most 8)")
+    parser.add_argument(
+        "--max-pixels", type=int, default=None, help="refuse larger images (default: smic.io.MAX_PIXELS)"
+    )
     parser.add_argument(
         "--out",
         required=True,
@@ -89,15 +95,14 @@ def bench_main(args: argparse.Namespace) -> int:
             args.metrics,
             args.out,
             attention=args.attention,
-            device=args.device,
+            device=device_of(args.device),
             batch_size=args.batch_size,
             progress=args.progress,
             n_boot=args.bootstrap,
             fresh=args.fresh,
+            workers=args.workers,
+            max_pixels=args.max_pixels,
         )
-    except (FileNotFoundError, ImportError, ValueError) as error:
-        print(f"smic bench: error: {error}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(
             f"\nsmic bench: interrupted; the scores made so far are in {args.out / STORE_NAME}: "
@@ -105,6 +110,11 @@ def bench_main(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    except Exception as error:
+        if os.environ.get("SMIC_DEBUG"):
+            raise
+        print(f"smic bench: error: {error_line(error)}", file=sys.stderr)
+        return 2
     print(summary.format())
     return 1 if summary.failures else 0
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
-import math
 import os
 import sys
 import time
@@ -16,71 +16,89 @@ import torch
 
 import smic
 from smic import weights
+from smic.cli.common import device_of, error_line, json_number
 from smic.io import load_pair
 from smic.spec import MetricSpec, describe_metric
 
 
-def _available_devices() -> str:
-    return ", ".join(["cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))])
-
-
-def device_of(name: str | None) -> torch.device:
-    """``--device``: cuda when available unless named; an unknown or absent device is a ValueError
-    that lists the devices this machine has."""
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"unknown device {name!r}: use cpu, cuda or cuda:N (here: {_available_devices()})") from None
-    if device.type == "cuda":
-        why = None if torch.cuda.is_available() else "this torch build or machine has no CUDA device"
-        if why is None and device.index is not None and device.index >= torch.cuda.device_count():
-            why = f"there are {torch.cuda.device_count()} CUDA devices"
-        if why:
-            raise ValueError(f"device {name!r} is not available: {why} (here: {_available_devices()})")
-    elif device.type != "cpu":
-        raise ValueError(f"device {name!r} is not supported: use cpu, cuda or cuda:N (here: {_available_devices()})")
-    return device
-
-
-def json_number(value: float) -> float | str:
-    """A score as strict JSON: finite values as numbers, inf, -inf and nan as those strings."""
-    return value if math.isfinite(value) else str(value)
-
-
-def _spec(args: argparse.Namespace) -> MetricSpec:
-    """``--metric`` with its ``--option``s, read by the spec's own rule (values as Python
-    literals where they are one), then ``--attention`` and ``--variant`` where given."""
-    text = args.metric + "".join(f":{option}" for option in args.option)
-    return MetricSpec.of(text, attention=args.attention, variant=args.variant)
+def _specs(args: argparse.Namespace) -> list[MetricSpec]:
+    """Every ``--metric`` (repeatable, each a comma list of specs), with the ``--option``s,
+    ``--attention`` and ``--variant`` applied to each (values read by the spec's own rule)."""
+    texts = [text.strip() for group in args.metric for text in group.split(",") if text.strip()]
+    if not texts:
+        raise ValueError("--metric: no metric given")
+    options = "".join(f":{option}" for option in args.option)
+    return list(
+        dict.fromkeys(MetricSpec.of(t + options, attention=args.attention, variant=args.variant) for t in texts)
+    )
 
 
 def _score(args: argparse.Namespace) -> int:
+    specs = _specs(args)
     device = device_of(args.device)
-    spec = _spec(args)
-    metric = spec.build(device)
-    ref, dist = load_pair(args.ref, args.dist)
-    with torch.inference_mode():
-        value = float(metric(ref.to(device), dist.to(device))[0])
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "metric": spec.name,
-                    "score": json_number(value),
-                    "lower_better": metric.lower_better,
-                    "score_range": [json_number(v) for v in metric.score_range],
-                    "attention": spec.attention,
-                    "variant": None if spec.attention is None else spec.form,
-                    "ref": args.ref,
-                    "dist": args.dist,
-                },
-                allow_nan=False,
-            )
-        )
+    if args.pairs is None and (args.ref is None or args.dist is None):
+        raise ValueError("give REF and DIST (two files or two folders), or --pairs pairs.csv")
+    if args.pairs is not None and args.ref is not None:
+        raise ValueError("give either REF and DIST or --pairs, not both")
+    files = args.pairs is None and not (os.path.isdir(args.ref) or os.path.isdir(args.dist))
+    if files and args.out is None:
+        return _score_one_pair(args, specs, device)
+    from smic.evaluation.datasets import Dataset
+    from smic.evaluation.scoring import pairs_from_csv, pairs_from_folders, score_pairs
+
+    pairs: Dataset | list[tuple[str, str]]
+    if args.pairs is not None:
+        pairs = pairs_from_csv(args.pairs)
+    elif files:
+        pairs = [(args.ref, args.dist)]
+    elif os.path.isdir(args.ref) and os.path.isdir(args.dist):
+        pairs = pairs_from_folders(args.ref, args.dist)
     else:
-        print(f"{spec.label}: {value:.6g} ({'lower' if metric.lower_better else 'higher'} is better)")
+        raise ValueError(f"REF and DIST must both be files or both folders: {args.ref}, {args.dist}")
+    result = score_pairs(
+        pairs,
+        specs,
+        out=args.out,
+        device=device,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        progress=not args.no_progress,
+        max_pixels=args.max_pixels,
+        fresh=args.fresh,
+    )
+    if args.out is None:
+        writer = csv.writer(sys.stdout)
+        columns = ["id", "ref", "dist", *result.labels]
+        writer.writerow(columns)
+        writer.writerows([["" if r[c] is None else r[c] for c in columns] for r in result.records()])
+    print(result.summary(), file=sys.stderr if args.out is None else sys.stdout)
+    return 1 if result.failures else 0
+
+
+def _score_one_pair(args: argparse.Namespace, specs: list[MetricSpec], device: torch.device) -> int:
+    metrics = [spec.build(device) for spec in specs]
+    ref, dist = (image.to(device) for image in load_pair(args.ref, args.dist, max_pixels=args.max_pixels))
+    records = []
+    for spec, metric in zip(specs, metrics):
+        with torch.inference_mode():
+            value = float(metric(ref, dist)[0])
+        records.append(
+            {
+                "metric": spec.name,
+                "spec": spec.label,
+                "score": json_number(value),
+                "lower_better": metric.lower_better,
+                "score_range": [json_number(v) for v in metric.score_range],
+                "attention": spec.attention,
+                "variant": None if spec.attention is None else spec.form,
+                "ref": args.ref,
+                "dist": args.dist,
+            }
+        )
+        if not args.json:
+            print(f"{spec.label}: {value:.6g} ({'lower' if metric.lower_better else 'higher'} is better)")
+    if args.json:
+        print(json.dumps(records[0] if len(records) == 1 else records, allow_nan=False))
     return 0
 
 
@@ -169,10 +187,32 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     metrics = ", ".join(smic.list_metrics())
 
-    score = commands.add_parser("score", help="score one reference/distorted pair")
-    score.add_argument("ref", help="reference image file")
-    score.add_argument("dist", help="distorted image file")
-    score.add_argument("--metric", required=True, help=f"one of {metrics}, or a spec such as lpips+smic:variant=paper")
+    score = commands.add_parser(
+        "score",
+        help="score a pair, two folders of pairs, or a list of pairs with one or more metrics",
+        description="Score REF against DIST: two image files, two folders (pairs matched by relative path), "
+        "or --pairs CSV (columns ref,dist[,id], paths relative to the CSV). Many pairs, or --out, run on the "
+        "engine of smic bench: batched, resumable (the scores are kept in OUT.store/), failures listed "
+        "with their reason (exit code 1).",
+    )
+    score.add_argument("ref", nargs="?", help="reference image file or folder")
+    score.add_argument("dist", nargs="?", help="distorted image file or folder")
+    score.add_argument("--pairs", help="CSV of pairs: columns ref,dist and an optional id")
+    score.add_argument(
+        "--metric",
+        action="append",
+        required=True,
+        help=f"comma list of specs (repeatable): {metrics}, with +smic/+mic and :option=value, "
+        "e.g. psnr,ssim,lpips+smic",
+    )
+    score.add_argument("--out", help="write the scores to this .csv, .jsonl or .parquet file (resumable)")
+    score.add_argument("--batch-size", type=int, default=8, help="pairs of one size per batch (default 8)")
+    score.add_argument("--workers", type=int, default=None, help="threads decoding images (default: CPUs, at most 8)")
+    score.add_argument(
+        "--max-pixels", type=int, default=None, help="refuse larger images (default: smic.io.MAX_PIXELS)"
+    )
+    score.add_argument("--fresh", action="store_true", help="start a new store for --out, replacing the old scores")
+    score.add_argument("--no-progress", action="store_true", help="no progress bar")
     score.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")
     score.add_argument(
         "--option",
@@ -203,7 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the metric's forms and options with their defaults, and exit",
     )
     score.add_argument(
-        "--json", action="store_true", help='print one strict JSON object (inf, -inf, nan as strings: "inf")'
+        "--json",
+        action="store_true",
+        help='one pair: print strict JSON, an object per metric (a list for several; inf as the string "inf")',
     )
     score.set_defaults(run=_score)
 
@@ -248,19 +290,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"smic: error: {error_line(error)}", file=sys.stderr)
         return 2
-
-
-def error_line(error: BaseException) -> str:
-    """One line for ``error``: our own ValueErrors and missing files say it all; memory and other
-    unexpected errors get their type and, for memory, the ways out."""
-    text = " ".join(str(error).split()) or type(error).__name__
-    if isinstance(error, (ValueError, FileNotFoundError)):
-        return text
-    if isinstance(error, torch.OutOfMemoryError) or "can't allocate" in text or "out of memory" in text:
-        return f"out of memory ({text}): use a smaller --batch-size, --max-pixels, or --device cpu for large images"
-    if isinstance(error, OSError):
-        return text
-    return f"{type(error).__name__}: {text} (set SMIC_DEBUG=1 for the traceback)"
 
 
 if __name__ == "__main__":
