@@ -17,7 +17,8 @@ import torch
 import smic
 from smic import weights
 from smic.cli.common import device_of, error_line, json_number
-from smic.io import load_pair
+from smic.io import image_size, load_pair
+from smic.memory import check_fits
 from smic.spec import MetricSpec, describe_metric
 
 
@@ -77,6 +78,9 @@ def _score(args: argparse.Namespace) -> int:
 
 def _score_one_pair(args: argparse.Namespace, specs: list[MetricSpec], device: torch.device) -> int:
     metrics = [spec.build(device) for spec in specs]
+    height, width = image_size(args.ref, "ref")
+    for spec in specs:  # before decoding: a pair too large is one line with the ways out
+        check_fits(spec, 1, height, width, device)
     ref, dist = (image.to(device) for image in load_pair(args.ref, args.dist, max_pixels=args.max_pixels))
     records = []
     for spec, metric in zip(specs, metrics):

@@ -24,6 +24,7 @@ from smic import io
 from smic.evaluation.datasets import Dataset
 from smic.evaluation.store import ScoreStore
 from smic.io import image_size, load_pair
+from smic.memory import check_fits
 from smic.metrics.base import Metric
 from smic.spec import MetricSpec
 
@@ -75,12 +76,14 @@ class _Scorer:
         keys: list[tuple[str, str]],
         store: ScoreStore,
         run: int,
+        specs: Sequence[MetricSpec],
         metrics: dict[str, Metric],
         device: torch.device,
         batch_size: int,
         max_pixels: int | None,
     ) -> None:
         self.dataset, self.keys, self.store, self.run = dataset, keys, store, run
+        self.specs = {spec.label: spec for spec in specs}
         self.metrics, self.device, self.batch_size, self.max_pixels = metrics, device, batch_size, max_pixels
         self.computed = 0
         self.failed = 0
@@ -127,8 +130,18 @@ class _Scorer:
         ]
 
     def score(self, config: str, indices: list[int], images: dict[int, tuple[torch.Tensor, torch.Tensor]]) -> int:
-        """Score ``indices`` with one config; on an error, retry one pair at a time to isolate it."""
+        """Score ``indices`` with one config; on an error, retry one pair at a time to isolate it. A
+        batch the device has no memory for is halved; a pair it has none for fails with the ways out."""
         metric = self.metrics[config]
+        height, width = images[indices[0]][0].shape[-2:]
+        try:
+            check_fits(self.specs[config], len(indices), height, width, self.device)
+        except ValueError as error:
+            if len(indices) > 1:
+                half = len(indices) // 2
+                return self.score(config, indices[:half], images) + self.score(config, indices[half:], images)
+            self.fail(indices[0], [config], str(error))
+            return 1
         try:
             ref = torch.cat([images[i][0] for i in indices]).to(self.device)
             dist = torch.cat([images[i][1] for i in indices]).to(self.device)
@@ -242,7 +255,7 @@ def score_dataset(
             todo[index] = missing
     reused = len(keys) * len(configs) - sum(len(v) for v in todo.values())
     run = store.start_run(dataset.name, labels)
-    scorer = _Scorer(dataset, keys, store, run, metrics, device, batch_size, max_pixels)
+    scorer = _Scorer(dataset, keys, store, run, configs, metrics, device, batch_size, max_pixels)
     status = "interrupted"
     try:
         if todo:
