@@ -82,3 +82,28 @@ def test_unknown_metric():
 def test_empty_image():
     with pytest.raises(ValueError, match="ref: empty image"):
         check_pair(torch.rand(1, 3, 0, 5), torch.rand(1, 3, 0, 5))
+
+
+def test_metrics_take_paths_pil_images_and_arrays(tmp_path):
+    rng = np.random.default_rng(3)
+    ref = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    dist = np.clip(ref.astype(int) + rng.integers(-20, 21, ref.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(ref).save(tmp_path / "ref.png")
+    Image.fromarray(dist).save(tmp_path / "dist.png")
+    metric = smic.create_metric("psnr")
+    expected = metric(
+        torch.from_numpy(ref).permute(2, 0, 1)[None] / 255.0, torch.from_numpy(dist).permute(2, 0, 1)[None] / 255.0
+    )
+    for pair in (
+        (tmp_path / "ref.png", str(tmp_path / "dist.png")),
+        (Image.fromarray(ref), Image.fromarray(dist)),
+        (ref, dist),
+        (Image.fromarray(ref).convert("L"), Image.fromarray(dist).convert("L")),
+    ):
+        value = metric(*pair)
+        if pair[0].__class__.__name__ == "Image" and pair[0].mode == "L":
+            assert value.shape == (1,)  # grey repeated to RGB
+        else:
+            assert torch.equal(value, expected)
+    scores, maps = metric.maps(tmp_path / "ref.png", tmp_path / "dist.png")
+    assert torch.equal(scores, expected) and maps[0].shape == (1, 1, 20, 24)

@@ -11,7 +11,12 @@ import gzip
 import importlib
 import json
 import math
+import os
+import subprocess
+import sys
+import textwrap
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numba
@@ -28,6 +33,7 @@ from smic.kernels.mic_tensor import tensor_mic
 mic_module = importlib.import_module("smic.kernels.mic")
 mic_cpu = importlib.import_module("smic.kernels.mic_cpu")
 mic_tensor = importlib.import_module("smic.kernels.mic_tensor")
+cpu_run = importlib.import_module("smic.kernels.cpu_run")
 
 DATA = Path(__file__).resolve().parent / "data" / "mic_minepy.json.gz"
 TOL = 1e-6
@@ -156,6 +162,94 @@ def test_kernel_merge_sort_is_numpys_stable_argsort(n: int) -> None:
         order, scratch = np.empty(n, np.int64), np.empty(n, np.int64)
         sort(v, order, scratch)
         assert np.array_equal(order, np.argsort(v, kind="stable"))
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 16, 49, 128, 129, 200])
+def test_kernel_sort_orders_and_groups_like_numpy(n: int) -> None:
+    # ranks by counting (n <= RANK_BY_COUNTING; tied or not) or the merge sort: the stable order,
+    # the tie group of each sample numbered in sorted order, the groups' sizes
+    sort = numba.njit(lambda v, order, label, sizes: mic_cpu._sort_axis(v, order, label, sizes))
+    rng = np.random.default_rng(n)
+    signed_zeros = rng.choice(np.array([0.0, -0.0, 1.0, -np.inf, np.inf]), n)  # -0 and 0 tie
+    for v in (rng.standard_normal(n), rng.integers(0, 3, n).astype(np.float64), signed_zeros):
+        order, label, sizes = (np.full(n, -7, np.int64) for _ in range(3))
+        groups = sort(v, order, label, sizes)
+        values, group, counts = np.unique(v, return_inverse=True, return_counts=True)
+        assert np.array_equal(order, np.argsort(v, kind="stable"))
+        assert groups == len(values) and np.array_equal(label, group) and np.array_equal(sizes[:groups], counts)
+
+
+def test_kernel_compiles_one_signature_for_float32_and_float64_inputs() -> None:
+    # float32 inputs are passed as float64 (the same values): one compile serves both
+    x = torch.randn(3, 49, dtype=torch.float64)
+    y = x + torch.randn(3, 49, dtype=torch.float64)
+    assert torch.equal(mic(x.float(), y.float()), mic(x.float().double(), y.float().double()))
+    assert len(mic_cpu._mic_block.signatures) == 1
+
+
+def test_blocks_are_each_run_once_on_any_number_of_threads() -> None:
+    for blocks, threads in ((0, 4), (1, 4), (5, 1), (7, 3), (100, 2)):
+        runs: list[int] = []
+        cpu_run.run_blocks(blocks, threads, lambda runs=runs: runs.append, mic_cpu._mic_block, "a test", 0)
+        assert sorted(runs) == list(range(blocks))
+
+    def failing() -> Callable[[int], None]:
+        def run(block: int) -> None:
+            if block == 3:
+                raise RuntimeError("block 3 failed")
+
+        return run
+
+    with pytest.raises(RuntimeError, match="block 3 failed"):
+        cpu_run.run_blocks(8, 2, failing, mic_cpu._mic_block, "a test", 0)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_kernel_runs_in_a_forked_child() -> None:
+    # the threads of the parent's pool do not exist in a child: the child makes a pool of its own
+    g = np.random.default_rng(3)
+    x, y = g.standard_normal((4 * mic_cpu.BLOCK_PAIRS, 49)), g.standard_normal((4 * mic_cpu.BLOCK_PAIRS, 49))
+    jobs = mic_module.kernel_plan(grid_plan(49, 0.5, 10))
+    expected = mic_cpu.mic_pairs(x, y, jobs, 2)  # the parent's pool exists from here
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: its MICs through the pipe, then out without cleanup
+        try:
+            os.write(write, mic_cpu.mic_pairs(x, y, jobs, 2).tobytes())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        got = np.frombuffer(pipe.read(), dtype=np.float64)
+    os.waitpid(child, 0)
+    assert np.array_equal(got, expected)
+
+
+NOTICE_RUN = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, sys.argv[1])
+    from tiny_kernel import twice
+    from smic.kernels.cpu_run import compile_notice
+
+    for _ in range(2):  # a compile (or a cache load) the first time only
+        with compile_notice(twice, "a tiny kernel", 1):
+            assert twice(2.0) == 4.0
+""")
+
+
+def test_compile_notice_is_printed_on_a_compile_only(tmp_path: Path) -> None:
+    # once by the process that compiles, not by one that finds the kernel in numba's cache
+    (tmp_path / "tiny_kernel.py").write_text(
+        "import numba\n\n@numba.njit(cache=True)\ndef twice(v):\n    return 2 * v\n"
+    )
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    line = "compiling a tiny kernel, once per machine (about 1 s)...\n"
+    for expected in (line, ""):
+        run = subprocess.run(
+            [sys.executable, "-c", NOTICE_RUN, str(tmp_path)], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert run.returncode == 0, run.stderr
+        assert run.stderr == expected
 
 
 def test_kernel_blocks_and_threads_change_nothing(fixture_cases: list[dict]) -> None:

@@ -96,7 +96,7 @@ def test_end_to_end_with_failures_and_resume(tmp_path: Path) -> None:
     reasons = {(f.dist, f.config): f.reason for f in summary.failures}
     assert len(reasons) == 6
     assert "size mismatch" in reasons[("distorted_images/i01_02_1.bmp", "psnr")]
-    assert "unreadable image" in reasons[("distorted_images/i02_02_1.bmp", "psnr")]
+    assert "not a readable image" in reasons[("distorted_images/i02_02_1.bmp", "psnr")]
     assert "dist is greyscale" in reasons[("distorted_images/i03_02_1.bmp", "psnr:data_range=2.0")]
     assert "FAILED" in summary.format()
 

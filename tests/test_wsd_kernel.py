@@ -66,6 +66,23 @@ def test_float32_inputs_sum_in_float64() -> None:
     assert got.dtype == torch.float64 and torch.allclose(got, exact, rtol=1e-6)
 
 
+def test_blocks_of_columns_and_threads_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # blocks across image rows, of any size, taken by any number of threads: the same numbers
+    x, y = _columns(14, (3, 16, 1000)), _columns(15, (3, 16, 1000))
+    x_total, y_total = x.sum(dim=(1, 2)), y.sum(dim=(1, 2))
+    whole = wsd_cpu.distances(x, y, x_total, y_total)
+    monkeypatch.setattr(wsd_cpu, "BLOCK_COLUMNS", 7)
+    monkeypatch.setattr(wsd_cpu, "BLOCK_VALUES", 16 * 7)
+    threads = torch.get_num_threads()
+    try:
+        for count in (1, 3):
+            torch.set_num_threads(count)
+            assert torch.equal(wsd_cpu.distances(x, y, x_total, y_total), whole)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.allclose(whole, _torch_form(x, y, x_total, y_total), rtol=1e-12, atol=0)
+
+
 def test_layouts_of_deepwsd() -> None:
     # stage columns (N, m, cols) with per-image totals; patch columns (N, P, m, C) with the
     # per-image totals broadcast over patches; strided inputs and float32 results

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Hashable
 from typing import Literal
 
 import torch
@@ -30,6 +31,7 @@ from torch import nn
 
 from smic.kernels.cuda_launch import device_index
 from smic.pooling import Stages
+from smic.sharing import active, memo, recall, version
 from smic.weights import vgg16_state_dict
 
 Pooling = Literal["max", "l2"]
@@ -85,21 +87,66 @@ class VGG16(nn.Module):
         self.pooling = pooling
         self.channels_last = channels_last  # on the CPU and CUDA (see the module docstring)
         self.features = nn.Sequential(*_layers(pooling))
-        self.features.load_state_dict(_cached_state(str(weights) if weights else None))
+        self.weights_source = str(weights) if weights else None
+        self.features.load_state_dict(_cached_state(self.weights_source))
         self.requires_grad_(False)
         self.eval()
+        # the weights as loaded (the objects and their versions): while they stay so, two networks
+        # of the same source, pooling and layout compute the same features (see ``forward``)
+        self._loaded = tuple((t, version(t)) for t in self._weights())
 
     def train(self, mode: bool = True) -> VGG16:
         return super().train(False)  # no dropout or batch-norm: eval mode always
 
+    def _weights(self) -> list[torch.Tensor]:
+        return [*self.parameters(), *self.buffers()]
+
     def forward(self, x: torch.Tensor, stages: int = 5) -> Stages:
         """Stage outputs {1: relu1_2, ..., stages: relu{stages}_x} for input x (N, 3, H, W); no
-        normalisation."""
-        outputs: Stages = {}
-        if x.device.type in ("cpu", "cuda"):  # NCHW asked for is NCHW whatever the input's layout
+        normalisation.
+
+        Inside ``smic.sharing.shared_work()`` one pass per input serves every network of the same
+        pooling, layout and weights (relu1_2, before any pooling, serves both poolings): a call for
+        fewer stages takes them from a longer pass, a call for more resumes a shorter one (the same
+        layers on the same tensors: the same bits).
+        """
+        if not active():
+            return self._stages(x, stages)
+        weights = self._weights()
+        if torch.is_grad_enabled() and any(t.requires_grad for t in weights):
+            return self._stages(x, stages)
+        pristine = len(weights) == len(self._loaded) and all(
+            t is loaded and version(t) == loaded_version for t, (loaded, loaded_version) in zip(weights, self._loaded)
+        )
+        # weights as loaded are named by their source; changed ones by the tensors themselves
+        source: Hashable = self.weights_source if pristine else "changed"
+        inputs = (x,) if pristine else (x, *weights)
+        network = (self.channels_last, source, weights[0].dtype, weights[0].device)
+        for done in range(5, stages - 1, -1):
+            longer = recall("vgg16", (self.pooling, *network, done), inputs)
+            if longer is not None:
+                return {stage: longer[stage] for stage in range(1, stages + 1)}
+        shorter = None
+        for done in range(stages - 1, 0, -1):
+            shorter = recall("vgg16", (self.pooling, *network, done), inputs)
+            if shorter is not None:
+                break
+        if shorter is None:  # relu1_2 comes before the first pooling: one pass of it for both poolings
+            shorter = memo("vgg16", (None, *network, 1), inputs, lambda: self._stages(x, 1))
+        if stages == 1:
+            return dict(shorter)
+        return dict(memo("vgg16", (self.pooling, *network, stages), inputs, lambda: self._stages(x, stages, shorter)))
+
+    def _stages(self, x: torch.Tensor, stages: int, start: Stages | None = None) -> Stages:
+        """The pass up to ``stages``, resumed from the first stages ``start`` when given."""
+        outputs: Stages = dict(start or {})
+        if outputs:
+            x = outputs[len(outputs)]
+        elif x.device.type in ("cpu", "cuda"):  # NCHW asked for is NCHW whatever the input's layout
             x = x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+        first = STAGE_ENDS[len(outputs) - 1] + 1 if outputs else 0
         fuse = _fused_conv_relu_usable(x)
-        for index, layer in enumerate(list(self.features)[: STAGE_ENDS[stages - 1] + 1]):
+        for index, layer in enumerate(list(self.features)[first : STAGE_ENDS[stages - 1] + 1], first):
             if not fuse:
                 x = layer(x)
             elif isinstance(layer, nn.Conv2d):  # with the ReLU that follows every conv

@@ -474,6 +474,22 @@ def _array_to_tensor(array: np.ndarray, name: str) -> torch.Tensor:
     return data.permute(2, 0, 1)[None]
 
 
+def as_pair(ref: ImageLike, dist: ImageLike, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A metric's inputs as tensors: tensors stay as they are (the fast path); two files are read
+    by :func:`load_pair` (sizes checked from the headers, a grey pair repeated to RGB); PIL images
+    and numpy arrays by :func:`load_image` (grey repeated to RGB). Read images go to ``device``."""
+    if isinstance(ref, torch.Tensor) and isinstance(dist, torch.Tensor):
+        return ref, dist
+    if isinstance(ref, (str, os.PathLike)) and isinstance(dist, (str, os.PathLike)):
+        pair = load_pair(ref, dist)
+    else:
+        pair = (
+            ref if isinstance(ref, torch.Tensor) else load_image(ref, "ref", rgb=True),
+            dist if isinstance(dist, torch.Tensor) else load_image(dist, "dist", rgb=True),
+        )
+    return pair[0].to(device) if device else pair[0], pair[1].to(device) if device else pair[1]
+
+
 def check_pair(ref: torch.Tensor, dist: torch.Tensor, min_size: int = 1) -> None:
     """Raise ``ValueError`` naming ``ref`` or ``dist`` unless both are equal-shape (N, 3, H, W)
     finite float tensors in [0, 1] with H, W >= ``min_size``."""

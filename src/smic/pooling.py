@@ -13,11 +13,25 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import torch
 from torch import Tensor
 
-__all__ = ["PLAIN", "PlainMean", "Pool", "Stages", "spatial_mean", "split_pair"]
+from smic.sharing import memo
+
+__all__ = ["PLAIN", "PlainMean", "Pool", "Stages", "join_pair", "spatial_mean", "split_pair"]
 
 Stages = dict[int, Tensor]  # features by VGG16 stage number (1: relu1_2 ... 5: relu5_3; 0: the image)
+
+
+def join_pair(
+    ref: Tensor, dist: Tensor, device: torch.device | None = None, dtype: torch.dtype | None = None
+) -> Tensor:
+    """The batch [ref; dist] of 2n images (on ``device``, in ``dtype``), made once per pair inside
+    ``smic.sharing.shared_work()``, so that what metrics compute from it can be shared too."""
+    device, dtype = torch.device(device or ref.device), dtype or ref.dtype  # one key for one result
+    return memo(
+        "join_pair", (device, dtype), (ref, dist), lambda: torch.cat([ref, dist]).to(device=device, dtype=dtype)
+    )
 
 
 def split_pair(stages: Stages, n: int) -> tuple[Stages, Stages]:

@@ -10,6 +10,8 @@ import numpy as np
 import PIL
 import torch
 
+from smic.sharing import memo
+
 _PILLOW_MAJOR = int(PIL.__version__.split(".")[0])
 
 
@@ -70,8 +72,12 @@ def resize_like_pil(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor
     installed Pillow and dividing by 255: Pillow's fixed-point arithmetic, its 8-bit rounding
     between the two passes and its pass order are reproduced. Other data is resampled with the
     same filter in float64 without quantisation (as a PIL "F" image would be). Batched, on the
-    images' device.
+    images' device; once per batch and size inside ``smic.sharing.shared_work()``.
     """
+    return memo("resize_like_pil", tuple(size), (images,), lambda: _resize_like_pil(images, size))
+
+
+def _resize_like_pil(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     height, width = images.shape[-2:]
     out_h, out_w = size
     levels = images.double() * 255.0

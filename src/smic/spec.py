@@ -137,7 +137,7 @@ class MetricSpec:
         """The metric as an ``nn.Module`` on ``device``; unknown options raise ``ValueError``."""
         options = dict(self.options)
         cls = self.metric_class
-        self._check_options(cls, options)
+        self.check_options()
         if self.form == "paper":
             metric: Metric = paper_metric(cls, cast(Kind, self.attention or "smic"), **options)
         else:
@@ -157,9 +157,10 @@ class MetricSpec:
             accepted |= {name: getattr(defaults, field) for name, field in ATTENTION_OPTIONS.items()}
         return accepted
 
-    def _check_options(self, cls: type[Metric], options: dict[str, Any]) -> None:
+    def check_options(self) -> None:
+        """Raise ``ValueError`` listing the accepted options unless this form takes every option given."""
         accepted = self.accepted_options()
-        unknown = sorted(set(options) - set(accepted))
+        unknown = sorted({key for key, _ in self.options} - set(accepted))
         if unknown:
             raise ValueError(
                 f"{self.label}: unknown option {unknown[0]!r}; {self.name} accepts "
@@ -190,8 +191,8 @@ def create_metric(
 
 
 def describe_metric(name: str) -> str:
-    """What ``smic metrics`` prints for one metric: direction, range, forms and each form's
-    options with their defaults."""
+    """What ``smic metrics`` prints for one metric: direction, range, forms, whether each has a
+    gradient (at its default options) and its options with their defaults."""
     official = MetricSpec(name)
     cls = official.metric_class
     low, high = cls.score_range
@@ -202,10 +203,14 @@ def describe_metric(name: str) -> str:
         f"{official.name}: {' '.join((cls.__doc__ or '').strip().split(chr(10) * 2)[0].split())}",
         f"  {'lower' if cls.lower_better else 'higher'} is better, scores in [{low}, {high}]",
     ]
+    # the paper form has the official metric's gradient (its attention is a constant weight);
+    # the authors' forms run without autograd
+    gradient = "differentiable" if cls.differentiable is True else "not differentiable"
     for spec in forms:
         options = spec.accepted_options()
         shown = ", ".join(f"{key}={_default(value)}" for key, value in options.items()) or "no options"
-        lines.append(f"  {spec.label + (':variant=paper' if spec.form == 'paper' else ''):<28} {shown}")
+        grad = "not differentiable" if spec.form == "authors" else gradient
+        lines.append(f"  {spec.label + (':variant=paper' if spec.form == 'paper' else ''):<28} {grad}; {shown}")
     return "\n".join(lines)
 
 

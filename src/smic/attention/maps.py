@@ -29,6 +29,7 @@ from smic.backbone import VGG16, shared_vgg16
 from smic.io import check_pair
 from smic.kernels.mic import mic
 from smic.pooling import Stages
+from smic.sharing import memo
 
 Resize = Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]
 ATTENDED_STAGES = (3, 4)
@@ -95,9 +96,21 @@ def _settings(settings: AttentionSettings | None, options: dict[str, Any]) -> At
 def attention_from_features(
     feats_ref: Stages, feats_dist: Stages, settings: AttentionSettings | None = None, **options: Any
 ) -> Attention:
-    """Attention of the attended stages (3 and/or 4) present in the features already computed."""
+    """Attention of the attended stages (3 and/or 4) present in the features already computed;
+    once per settings and features inside ``smic.sharing.shared_work()``."""
     settings = _settings(settings, options)
     attended = [stage for stage in ATTENDED_STAGES if stage in feats_ref]
+    features = [feats_ref[stage] for stage in attended] + [feats_dist[stage] for stage in attended]
+    shared = memo(
+        "attention",
+        (settings, tuple(attended)),
+        features,
+        lambda: _attention(feats_ref, feats_dist, settings, attended),
+    )
+    return Attention(dict(shared.stages))  # the maps shared, the dict each caller's own
+
+
+def _attention(feats_ref: Stages, feats_dist: Stages, settings: AttentionSettings, attended: list[int]) -> Attention:
     weights = (
         projection_weights(settings.projection, settings.k, settings.seed, attended) if settings.kind == "smic" else {}
     )

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from smic.cli.common import device_of, error_line
+from smic.cli.common import add_run_arguments, device_of, engine_of, error_line
 from smic.evaluation.datasets import list_datasets, load_dataset
 from smic.evaluation.runner import expand_configs, run_benchmark
 from smic.evaluation.store import STORE_NAME
@@ -46,11 +46,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma list of attentions applied to every metric: none,smic,mic (default: none)",
     )
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: cuda when available)")
-    parser.add_argument("--batch-size", type=int, default=8, help="pairs of one size per batch (default: 8)")
-    parser.add_argument("--workers", type=int, default=None, help="threads decoding images (default: CPUs, at most 8)")
-    parser.add_argument(
-        "--max-pixels", type=int, default=None, help="refuse larger images (default: smic.io.MAX_PIXELS)"
-    )
+    add_run_arguments(parser)
     parser.add_argument(
         "--out",
         required=True,
@@ -102,6 +98,7 @@ def bench_main(args: argparse.Namespace) -> int:
             fresh=args.fresh,
             workers=args.workers,
             max_pixels=args.max_pixels,
+            engine=engine_of(args),
         )
     except KeyboardInterrupt:
         print(

@@ -3,7 +3,9 @@ one line for any error."""
 
 from __future__ import annotations
 
+import argparse
 import math
+from typing import Any
 
 import torch
 
@@ -48,3 +50,38 @@ def error_line(error: BaseException) -> str:
     if isinstance(error, OSError):
         return text
     return f"{type(error).__name__}: {text} (set SMIC_DEBUG=1 for the traceback)"
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """What ``smic score`` and ``smic bench`` share: batching, decoding, the pixel limit, the engine."""
+    parser.add_argument("--batch-size", type=int, default=8, help="pairs of one size per batch (default: 8)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local: threads decoding images (default: CPUs, at most 8); ray: scorer actors "
+        "(default: one per GPU, else one per CPU but one)",
+    )
+    parser.add_argument(
+        "--max-pixels", type=int, default=None, help="refuse larger images (default: smic.io.MAX_PIXELS)"
+    )
+    parser.add_argument(
+        "--engine", choices=("local", "ray"), default="local", help="where to score (ray: pip install 'smic[ray]')"
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="ray: the cluster (auto, ray://HOST:PORT); default: a local cluster for this run",
+    )
+    parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="ray: GPUs per scorer actor (default 0)")
+
+
+def engine_of(args: argparse.Namespace) -> Any:
+    """None for ``--engine local``, else the Ray engine the arguments describe."""
+    if args.engine == "local":
+        if args.address is not None or args.gpus_per_worker:
+            raise ValueError("--address and --gpus-per-worker are for --engine ray")
+        return None
+    from smic.evaluation.ray_engine import RayEngine
+
+    return RayEngine(args.address, args.workers, args.gpus_per_worker)

@@ -16,7 +16,7 @@ import torch
 
 import smic
 from smic import weights
-from smic.cli.common import device_of, error_line, json_number
+from smic.cli.common import add_run_arguments, device_of, engine_of, error_line, json_number
 from smic.io import image_size, load_pair
 from smic.memory import check_fits
 from smic.spec import MetricSpec, describe_metric
@@ -42,7 +42,7 @@ def _score(args: argparse.Namespace) -> int:
     if args.pairs is not None and args.ref is not None:
         raise ValueError("give either REF and DIST or --pairs, not both")
     files = args.pairs is None and not (os.path.isdir(args.ref) or os.path.isdir(args.dist))
-    if files and args.out is None:
+    if files and args.out is None and args.engine == "local":
         return _score_one_pair(args, specs, device)
     from smic.evaluation.datasets import Dataset
     from smic.evaluation.scoring import pairs_from_csv, pairs_from_folders, score_pairs
@@ -66,6 +66,7 @@ def _score(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         max_pixels=args.max_pixels,
         fresh=args.fresh,
+        engine=engine_of(args),
     )
     if args.out is None:
         writer = csv.writer(sys.stdout)
@@ -210,11 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. psnr,ssim,lpips+smic",
     )
     score.add_argument("--out", help="write the scores to this .csv, .jsonl or .parquet file (resumable)")
-    score.add_argument("--batch-size", type=int, default=8, help="pairs of one size per batch (default 8)")
-    score.add_argument("--workers", type=int, default=None, help="threads decoding images (default: CPUs, at most 8)")
-    score.add_argument(
-        "--max-pixels", type=int, default=None, help="refuse larger images (default: smic.io.MAX_PIXELS)"
-    )
+    add_run_arguments(score)
     score.add_argument("--fresh", action="store_true", help="start a new store for --out, replacing the old scores")
     score.add_argument("--no-progress", action="store_true", help="no progress bar")
     score.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda when available)")

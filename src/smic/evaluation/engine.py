@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ from smic.evaluation.store import ScoreStore
 from smic.io import image_size, load_pair
 from smic.memory import check_fits
 from smic.metrics.base import Metric
+from smic.sharing import shared_work
 from smic.spec import MetricSpec
 
 __all__ = ["Failure", "Scored", "build_metrics", "score_dataset"]
@@ -40,6 +42,12 @@ class Failure:
     dist: str
     config: str
     reason: str
+
+
+class Engine(Protocol):
+    """Scores a run's missing items somewhere else (a Ray cluster) into the scorer's store."""
+
+    def run(self, scorer: _Scorer, todo: dict[int, list[str]], progress: bool) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -63,8 +71,86 @@ def build_metrics(configs: Sequence[MetricSpec], device: str | torch.device | No
     return metrics
 
 
+def prepare_metrics(configs: Sequence[MetricSpec], device: torch.device, engine: Engine | None) -> dict[str, Metric]:
+    """The configs built here for the local engine; for another engine only checked (it builds
+    them where it scores), so that a bad config still fails before any work."""
+    if engine is None:
+        return build_metrics(configs, device)
+    for config in configs:
+        config.check_options()
+    return {}
+
+
 def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}".strip()
+
+
+# (pair index, config label, score, None) or (pair index, config label, None, why it failed)
+Outcome = tuple[int, str, float | None, str | None]
+Images = dict[int, tuple[torch.Tensor, torch.Tensor]]
+
+
+def score_batch(
+    specs: dict[str, MetricSpec],
+    metrics: dict[str, Metric],
+    device: torch.device,
+    images: Images,
+    wanted: dict[int, list[str]],
+) -> list[Outcome]:
+    """Every config ``wanted`` for each decoded pair of one size-matched batch, in config order.
+
+    What the configs share (VGG16 passes, attention) is computed once (``smic.sharing``). A batch
+    the device has no memory for is halved; a pair it has none for fails with the ways out; a
+    metric error is retried pair by pair, so it fails only the pair that caused it.
+    """
+    outcomes: list[Outcome] = []
+    batches: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]] = {}  # one tensor per batch: shareable
+    with shared_work():
+        for config, metric in metrics.items():
+            indices = [i for i in wanted if config in wanted[i]]
+            if indices:
+                outcomes += _score_config(specs[config], config, metric, device, images, indices, batches)
+    return outcomes
+
+
+def _score_config(
+    spec: MetricSpec,
+    config: str,
+    metric: Metric,
+    device: torch.device,
+    images: Images,
+    indices: list[int],
+    batches: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]],
+) -> list[Outcome]:
+    height, width = images[indices[0]][0].shape[-2:]
+    try:
+        check_fits(spec, len(indices), height, width, device)
+    except ValueError as error:
+        if len(indices) == 1:
+            return [(indices[0], config, None, str(error))]
+        half = len(indices) // 2
+        return _score_config(spec, config, metric, device, images, indices[:half], batches) + _score_config(
+            spec, config, metric, device, images, indices[half:], batches
+        )
+    try:
+        key = tuple(indices)
+        if key not in batches:
+            refs, dists = zip(*(images[i] for i in indices))
+            batches[key] = (torch.cat(refs).to(device), torch.cat(dists).to(device))
+        ref, dist = batches[key]
+        with torch.inference_mode():
+            values = metric(ref, dist)
+        scores = np.asarray(values.detach().to("cpu", torch.float64), dtype=np.float64).reshape(-1)
+        if scores.shape != (len(indices),):
+            raise ValueError(f"metric returned {scores.size} scores for {len(indices)} pairs")
+    except Exception as error:
+        if len(indices) == 1:
+            return [(indices[0], config, None, f"metric error: {_reason(error)}")]
+        return [o for i in indices for o in _score_config(spec, config, metric, device, images, [i], batches)]
+    return [
+        (i, config, None, "metric returned NaN") if np.isnan(v) else (i, config, float(v), None)
+        for i, v in zip(indices, scores)
+    ]
 
 
 class _Scorer:
@@ -84,6 +170,7 @@ class _Scorer:
     ) -> None:
         self.dataset, self.keys, self.store, self.run = dataset, keys, store, run
         self.specs = {spec.label: spec for spec in specs}
+        self.labels = list(self.specs)
         self.metrics, self.device, self.batch_size, self.max_pixels = metrics, device, batch_size, max_pixels
         self.computed = 0
         self.failed = 0
@@ -129,39 +216,18 @@ class _Scorer:
             for i in range(0, len(group), self.batch_size)
         ]
 
-    def score(self, config: str, indices: list[int], images: dict[int, tuple[torch.Tensor, torch.Tensor]]) -> int:
-        """Score ``indices`` with one config; on an error, retry one pair at a time to isolate it. A
-        batch the device has no memory for is halved; a pair it has none for fails with the ways out."""
-        metric = self.metrics[config]
-        height, width = images[indices[0]][0].shape[-2:]
-        try:
-            check_fits(self.specs[config], len(indices), height, width, self.device)
-        except ValueError as error:
-            if len(indices) > 1:
-                half = len(indices) // 2
-                return self.score(config, indices[:half], images) + self.score(config, indices[half:], images)
-            self.fail(indices[0], [config], str(error))
-            return 1
-        try:
-            ref = torch.cat([images[i][0] for i in indices]).to(self.device)
-            dist = torch.cat([images[i][1] for i in indices]).to(self.device)
-            with torch.inference_mode():
-                values = metric(ref, dist)
-            values = np.asarray(values.detach().to("cpu", torch.float64), dtype=np.float64).reshape(-1)
-            if values.shape != (len(indices),):
-                raise ValueError(f"metric returned {values.size} scores for {len(indices)} pairs")
-        except Exception as error:
-            if len(indices) > 1:
-                return sum(self.score(config, [i], images) for i in indices)
-            self.fail(indices[0], [config], f"metric error: {_reason(error)}")
-            return 1
-        good = [(self.keys[i][0], self.keys[i][1], float(v)) for i, v in zip(indices, values) if not np.isnan(v)]
-        for i, v in zip(indices, values):
-            if np.isnan(v):
-                self.fail(i, [config], "metric returned NaN")
-        self.store.add_scores(self.dataset.name, config, self.run, good)
-        self.computed += len(good)
-        return len(indices)
+    def store_outcomes(self, outcomes: list[Outcome]) -> None:
+        """Store one batch's outcomes, each config's scores and failures, and commit them."""
+        by_config: dict[str, list[tuple[str, str, float]]] = {}
+        for index, config, value, reason in outcomes:
+            if reason is not None:
+                self.fail(index, [config], reason)
+            else:
+                by_config.setdefault(config, []).append((*self.keys[index], float(value or 0.0)))
+        for config, rows in by_config.items():
+            self.store.add_scores(self.dataset.name, config, self.run, rows)
+            self.computed += len(rows)
+        self.store.commit()
 
     def run_all(self, todo: dict[int, list[str]], progress: bool, workers: int) -> None:
         from tqdm.auto import tqdm
@@ -197,12 +263,10 @@ class _Scorer:
                     except Exception as error:
                         self.fail(index, todo[index], f"cannot load the pair: {_reason(error)}")
                         bar.update(len(todo[index]))
-                for config in self.metrics:
-                    indices = [i for i in batch if i in images and config in todo[i]]
-                    if indices:
-                        bar.update(self.score(config, indices, images))
-                        self.store.commit()  # every (batch, config) is on disk as soon as it is made
-                self.store.commit()
+                wanted = {i: todo[i] for i in batch if i in images}
+                outcomes = score_batch(self.specs, self.metrics, self.device, images, wanted)
+                self.store_outcomes(outcomes)  # every batch is on disk as soon as it is made
+                bar.update(len(outcomes))
                 bar.set_postfix(failed=self.failed, refresh=False)
 
 
@@ -217,12 +281,15 @@ def score_dataset(
     workers: int | None = None,
     progress: bool = True,
     max_pixels: int | None = None,
+    engine: Engine | None = None,
 ) -> Scored:
     """Record ``dataset`` and ``configs`` in ``store`` and score every (pair, config) it lacks.
 
     ``metrics`` are the built configs (:func:`build_metrics`); ``workers`` threads read the image
     headers and decode (default: the CPU count, at most 8); an image over ``max_pixels`` (default
-    :data:`smic.io.MAX_PIXELS`) fails. Failures are stored and returned.
+    :data:`smic.io.MAX_PIXELS`) fails. Failures are stored and returned. ``engine``: None for this
+    process, or one that scores elsewhere (:class:`~smic.evaluation.ray_engine.RayEngine`); then
+    ``metrics`` may be empty, since the engine builds its own.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -259,7 +326,10 @@ def score_dataset(
     status = "interrupted"
     try:
         if todo:
-            scorer.run_all(todo, progress, workers or min(8, os.cpu_count() or 1))
+            if engine is None:
+                scorer.run_all(todo, progress, workers or min(8, os.cpu_count() or 1))
+            else:
+                engine.run(scorer, todo, progress)
         status = "complete"
     finally:
         store.commit()

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from smic.evaluation.datasets import Dataset
-from smic.evaluation.engine import Failure, build_metrics, score_dataset
+from smic.evaluation.engine import Engine, Failure, prepare_metrics, score_dataset
 from smic.evaluation.store import STORE_NAME, ScoreStore
 from smic.spec import MetricSpec
 
@@ -121,13 +121,15 @@ def run_benchmark(
     fresh: bool = False,
     workers: int | None = None,
     max_pixels: int | None = None,
+    engine: Engine | None = None,
 ) -> Summary:
     """Score every pair of ``dataset`` with every metric config; write the store and the result files.
 
     Configs: :func:`expand_configs` of ``metrics`` x ``attention``. Pairs of equal image size
     are batched (``batch_size``) and run on ``device`` under ``torch.inference_mode``. Already
     stored scores are reused, never recomputed; failures are stored and listed in the summary.
-    ``n_boot`` bootstrap resamples (seed ``seed``) give the CIs; 0 skips them.
+    ``n_boot`` bootstrap resamples (seed ``seed``) give the CIs; 0 skips them. ``engine``: None
+    for this process, or :class:`~smic.evaluation.ray_engine.RayEngine` for a Ray cluster.
 
     The folder is locked for the run, and its store and result files are checked first: see
     :meth:`ScoreStore.open_run` (``fresh``: a new store may replace result files it does not hold)
@@ -140,7 +142,7 @@ def run_benchmark(
     torch_device = torch.device(device) if device is not None else torch.device("cpu")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    models = build_metrics(configs, torch_device)
+    models = prepare_metrics(configs, torch_device, engine)
     store = ScoreStore.open_run(out, fresh=fresh)  # locked until store.close()
     try:
         scored = score_dataset(
@@ -153,6 +155,7 @@ def run_benchmark(
             workers=workers,
             progress=progress,
             max_pixels=max_pixels,
+            engine=engine,
         )
         from smic.evaluation.report import read_store, write_reports
 

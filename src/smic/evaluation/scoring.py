@@ -26,7 +26,7 @@ import torch
 
 from smic.evaluation.datasets import Dataset, Pair
 from smic.evaluation.datasets._layout import header_rows
-from smic.evaluation.engine import Failure, build_metrics, score_dataset
+from smic.evaluation.engine import Engine, Failure, prepare_metrics, score_dataset
 from smic.evaluation.store import ScoreStore
 from smic.spec import MetricSpec
 
@@ -182,6 +182,7 @@ def score_pairs(
     progress: bool = True,
     max_pixels: int | None = None,
     fresh: bool = False,
+    engine: Engine | None = None,
 ) -> PairScores:
     """Score every pair with every metric spec (``"psnr"``, ``"lpips+smic"``, a :class:`MetricSpec`).
 
@@ -189,7 +190,8 @@ def score_pairs(
     ``out`` (``.csv``, ``.jsonl`` or ``.parquet``, the last needing pyarrow) the scores are written
     there and kept in ``<out>.store/``: a rerun computes only what is missing. Failures (unreadable
     image, size mismatch, metric error) are returned and written with their reason; the rest is
-    scored. ``device``: cuda when available.
+    scored. ``device``: cuda when available. ``engine``: None for this process, or
+    :class:`~smic.evaluation.ray_engine.RayEngine` for a Ray cluster.
     """
     dataset = pairs if isinstance(pairs, Dataset) else _listed(pairs)
     configs = list(dict.fromkeys(m if isinstance(m, MetricSpec) else MetricSpec.parse(m) for m in metrics))
@@ -201,7 +203,7 @@ def score_pairs(
     if target is not None and target.suffix.lower() == ".parquet":
         _pyarrow()
     torch_device = torch.device(device) if device is not None else _default_device()
-    models = build_metrics(configs, torch_device)
+    models = prepare_metrics(configs, torch_device, engine)
     with tempfile.TemporaryDirectory(prefix="smic-score-") as scratch:
         folder = Path(scratch) if target is None else store_folder(target)
         store = ScoreStore.open_run(folder, fresh=fresh)
@@ -216,6 +218,7 @@ def score_pairs(
                 workers=workers,
                 progress=progress,
                 max_pixels=max_pixels,
+                engine=engine,
             )
             stored = store.scores(DATASET)
         finally:

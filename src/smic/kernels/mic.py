@@ -5,7 +5,8 @@ rows of ``x`` and ``y``, for the whole batch in one call. This module checks the
 chooses the engine; the rules, and why they are exact, are in ``smic.kernels.mic_plan``.
 
 Three engines, one set of rules. On a CPU, ``smic.kernels.mic_cpu`` runs the rules pair by pair in
-one compiled pass (numba), parallel over blocks of pairs: its working set stays in the L1 cache.
+one compiled pass (numba) whose working set stays in the L1 cache, on torch's number of threads,
+each taking the next block of pairs when it is free (compiled once per machine, announced).
 On a CUDA GPU, ``smic.kernels.mic_cuda`` compiles the same functions into a kernel with one thread
 per pair (it needs numba's CUDA target, ``numba-cuda``). Elsewhere (or without numba-cuda, or for
 vectors too long for a thread) the tensor engine, ``smic.kernels.mic_tensor``, runs every pair of

@@ -1,4 +1,5 @@
-"""DeepWSD's column distances, compiled by numba: one pass per column, on the CPU (all cores).
+"""DeepWSD's column distances, compiled by numba: one pass per column, on the CPU (all cores, blocks
+of columns taken in turn: smic.kernels.cpu_run).
 ``smic.kernels.wsd_cuda`` compiles the same pass (``column_distance``) for CUDA, one thread per
 column; ``smic.kernels.wsd`` chooses between them and the torch form.
 
@@ -20,19 +21,28 @@ gathers through a dozen intermediate tensors. Everything is summed in float64.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numba
 import numpy as np
 import torch
 from torch import Tensor
 
+from smic.kernels.cpu_run import run_blocks
+
 __all__ = ["CUDA_KERNEL", "column_distance", "distances", "weight_scales"]
 
 # smic.kernels.wsd_cuda's name in smic.kernels.cuda_launch (failures, warnings), known here so that
 # smic.kernels.wsd can ask for it without importing numba's CUDA target
 CUDA_KERNEL = "DeepWSD"
-# Columns per parallel task on the CPU: consecutive columns share the cache lines they read.
+# Columns per block of work handed to a thread (see smic.kernels.cpu_run): at least BLOCK_COLUMNS
+# (consecutive columns share the cache lines they read), and about BLOCK_VALUES values, so that a
+# block's call (a few microseconds) does not show.
 BLOCK_COLUMNS = 256
+BLOCK_VALUES = 2**17
+# The first compile's announcement (seconds measured on two cores of an AMD EPYC), once per input
+# dtype used: float32 inputs are not copied into float64 (a stage's features, tens of MB).
+COMPILE_SECONDS = 2
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -72,15 +82,15 @@ def column_distance(x: np.ndarray, y: np.ndarray, b: int, j: int, x_scale: float
     return wsd + l2 / (math.sqrt(math.exp(-1.0 / shifted)) * shifted * shifted)
 
 
-@numba.njit(cache=True, parallel=True)
-def _cpu_distances(x: np.ndarray, y: np.ndarray, x_scale: np.ndarray, y_scale: np.ndarray, out: np.ndarray) -> None:
-    batch, cols = out.shape
-    tasks = (cols + BLOCK_COLUMNS - 1) // BLOCK_COLUMNS
-    for task in numba.prange(batch * tasks):
-        b = task // tasks
-        first = (task % tasks) * BLOCK_COLUMNS
-        for j in range(first, min(first + BLOCK_COLUMNS, cols)):
-            out[b, j] = column_distance(x, y, b, j, x_scale[b], y_scale[b])
+@numba.njit(cache=True, nogil=True)
+def _distances_block(
+    x: np.ndarray, y: np.ndarray, x_scale: np.ndarray, y_scale: np.ndarray, out: np.ndarray, first: int, stop: int
+) -> None:
+    """out for the columns first .. stop - 1 of out (B, cols), counted row after row."""
+    cols = out.shape[1]
+    for index in range(first, stop):
+        b, j = index // cols, index % cols
+        out[b, j] = column_distance(x, y, b, j, x_scale[b], y_scale[b])
 
 
 def weight_scales(x_total: Tensor, y_total: Tensor) -> tuple[Tensor, Tensor]:
@@ -94,6 +104,16 @@ def distances(x: Tensor, y: Tensor, x_total: Tensor, y_total: Tensor) -> Tensor:
     x, y = x.contiguous(), y.contiguous()
     x_scale, y_scale = weight_scales(x_total, y_total)
     out = torch.empty(x.shape[0], x.shape[2], dtype=torch.float64)
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
-    _cpu_distances(x.numpy(), y.numpy(), x_scale.numpy(), y_scale.numpy(), out.numpy())
+    arrays = x.numpy(), y.numpy(), x_scale.numpy(), y_scale.numpy(), out.numpy()
+    columns, threads = out.numel(), torch.get_num_threads()
+    # blocks of a few hundred microseconds, at least a few per thread where there is work enough
+    per_block = max(BLOCK_COLUMNS, min(BLOCK_VALUES // max(x.shape[1], 1), -(-columns // (4 * threads))))
+
+    def worker() -> Callable[[int], None]:
+        def run(block: int) -> None:
+            _distances_block(*arrays, block * per_block, min(columns, (block + 1) * per_block))
+
+        return run
+
+    run_blocks(-(-columns // per_block), threads, worker, _distances_block, "smic's DeepWSD kernel", COMPILE_SECONDS)
     return out

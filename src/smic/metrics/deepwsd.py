@@ -32,9 +32,10 @@ from smic.backbone import VGG16, backbone_for
 from smic.io import check_pair
 from smic.kernels.wsd import column_distances
 from smic.metrics.base import Metric, ScoreAndMaps
-from smic.pooling import PLAIN, Pool, Stages, split_pair
+from smic.pooling import PLAIN, Pool, Stages, join_pair, split_pair
 from smic.registry import register
 from smic.resize import resize_like_pil
+from smic.sharing import memo
 
 PREPARE_RANGE = (512, 1000)  # longer side strictly inside: resized to PREPARE_SIZE
 PREPARE_SIZE = (256, 256)
@@ -88,6 +89,10 @@ def _column_map(distances: torch.Tensor, shape: torch.Size, window: int) -> torc
 
 def prepare_input(images: torch.Tensor, prepare: bool = True) -> tuple[torch.Tensor, int, int]:
     """Steps 1-2: the official preparation and downsampling; returns (images, factor f, window w)."""
+    return memo("deepwsd_prepare", prepare, (images,), lambda: _prepare_input(images, prepare))
+
+
+def _prepare_input(images: torch.Tensor, prepare: bool) -> tuple[torch.Tensor, int, int]:
     size = _prepared_size(images.shape[-2], images.shape[-1], prepare)
     if size != tuple(images.shape[-2:]):
         images = resize_like_pil(images, size)
@@ -100,8 +105,13 @@ def prepare_input(images: torch.Tensor, prepare: bool = True) -> tuple[torch.Ten
 def padded_stages(images: torch.Tensor, backbone: VGG16, window: int) -> Stages:
     """Step 3: the image (stage 0) and its five VGG16 stages, each padded (or cropped) on the left
     and at the bottom to round(size / w) * w rows and columns."""
+    features = {0: images, **backbone(images)}
+    return dict(memo("deepwsd_padding", window, tuple(features.values()), lambda: _padded(features, window)))
+
+
+def _padded(features: Stages, window: int) -> Stages:
     stages = {}
-    for stage, feature in {0: images, **backbone(images)}.items():
+    for stage, feature in features.items():
         rows, cols = feature.shape[-2:]
         pad_rows = round(rows / window) * window - rows
         pad_cols = round(cols / window) * window - cols
@@ -160,7 +170,7 @@ def deepwsd(
     backbone = backbone_for("DeepWSD", "l2", backbone, ref)
     param = next(backbone.parameters())
 
-    pair, factor, window = prepare_input(torch.cat([ref, dist]).to(device=param.device, dtype=param.dtype), prepare)
+    pair, factor, window = prepare_input(join_pair(ref, dist, param.device, param.dtype), prepare)
     n = ref.shape[0]
     total = torch.zeros(n, device=param.device, dtype=param.dtype)
     maps = []
@@ -198,6 +208,16 @@ class DeepWSD(Metric):
 
     def check(self, ref: torch.Tensor, dist: torch.Tensor) -> None:
         check_pair(ref, dist, 1)  # the size DeepWSD needs depends on the aspect: deepwsd() checks it
+
+    def no_gradient(self, size: tuple[int, int] | None = None) -> str | None:
+        # only the sizes the preparation resizes (longer side in (512, 1000)); others pass untouched
+        if size is not None and _prepared_size(*size, self.prepare) != tuple(size):
+            return (
+                f"deepwsd: prepare=True (the default) resizes {size[0]}x{size[1]} images to 256x256 as "
+                "Pillow does (in 8 bits for 8-bit data: no gradient); use prepare=False, resizing the "
+                "images beforehand, for a differentiable DeepWSD"
+            )
+        return None
 
     map_stages = (0, 1, 2, 3, 4, 5)
     attention_source = "features"

@@ -22,9 +22,10 @@ import torch.nn.functional as F
 
 from smic.backbone import STAGE_CHANNELS, VGG16, backbone_for
 from smic.metrics.base import Metric, ScoreAndMaps
-from smic.pooling import PLAIN, Pool, split_pair
+from smic.pooling import PLAIN, Pool, join_pair, split_pair
 from smic.registry import register
 from smic.resize import resize_shorter_side
+from smic.sharing import memo
 from smic.weights import DISTS_ALPHA_BETA, load_packaged
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -38,6 +39,7 @@ MAP_WINDOW = 7  # local statistics of the maps: uniform 7x7 window, stride 1, cl
 # S1 lies in [0, 1] (features are non-negative) and S2 in [-1, 1], so the score lies in
 # [0, 1 + sum(beta)] = [0, 1.12395...] with the official weights; real pairs stay below 1.
 UPPER_BOUND = 1.124
+RESIZE_SHORTER = 256  # the official prepare_image's shorter side (resize=True)
 
 
 @functools.lru_cache(maxsize=8)
@@ -103,12 +105,13 @@ def dists(
     param = next(backbone.parameters())
     alpha, beta = alpha_beta if alpha_beta is not None else _alpha_beta(param.device, param.dtype)
     if resize:
-        ref, dist = resize_shorter_side(ref), resize_shorter_side(dist)
+        ref, dist = resize_shorter_side(ref, RESIZE_SHORTER), resize_shorter_side(dist, RESIZE_SHORTER)
     mean = torch.tensor(IMAGENET_MEAN, device=param.device, dtype=param.dtype).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=param.device, dtype=param.dtype).view(1, 3, 1, 1)
 
-    pair = torch.cat([ref, dist]).to(device=param.device, dtype=param.dtype)
-    stages = {0: pair, **backbone((pair - mean) / std)}
+    pair = join_pair(ref, dist, param.device, param.dtype)
+    normalised = memo("imagenet_normalisation", (IMAGENET_MEAN, IMAGENET_STD), (pair,), lambda: (pair - mean) / std)
+    stages = {0: pair, **backbone(normalised)}
     n = ref.shape[0]
     pool.observe(*split_pair(stages, n))
     texture = torch.zeros(n, 1, 1, 1, device=param.device, dtype=param.dtype)
@@ -152,6 +155,16 @@ class DISTS(Metric):
         alpha, beta = _alpha_beta(torch.device("cpu"), torch.float32)
         self.register_buffer("alpha", alpha.clone())
         self.register_buffer("beta", beta.clone())
+
+    def no_gradient(self, size: tuple[int, int] | None = None) -> str | None:
+        # only the sizes the resize changes: smaller images pass through it untouched
+        if self.resize and size is not None and min(size) > RESIZE_SHORTER:
+            return (
+                f"dists: resize=True resamples {size[0]}x{size[1]} images as Pillow does (in 8 bits for "
+                "8-bit data: no gradient); use resize=False (the default), resizing the images "
+                "beforehand, for a differentiable DISTS"
+            )
+        return None
 
     map_stages = (0, 1, 2, 3, 4, 5)
     attention_source = "features"

@@ -243,6 +243,9 @@ class FSIM(Metric):
         # at least MIN_SIZE px per side after the downsampling (F = 1 below 384 px)
         self.min_size = MIN_SIZE
 
+    def no_gradient(self, size: tuple[int, int] | None = None) -> str | None:
+        return "fsim: FeatureSIM.m works on 8-bit levels round(255 x), so it has no gradient (no option avoids it)"
+
     def score(
         self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False, pool: Pool = PLAIN
     ) -> torch.Tensor | ScoreAndMaps:

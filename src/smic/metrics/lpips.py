@@ -19,8 +19,9 @@ import torch.nn.functional as F
 from smic.backbone import VGG16, backbone_for
 from smic.io import check_pair
 from smic.metrics.base import Metric, ScoreAndMaps
-from smic.pooling import PLAIN, Pool, split_pair
+from smic.pooling import PLAIN, Pool, join_pair, split_pair
 from smic.registry import register
+from smic.sharing import memo
 from smic.weights import LPIPS_VGG_LIN, load_packaged
 
 # the official scaling layer: ImageNet statistics expressed for inputs in [-1, 1]
@@ -71,8 +72,8 @@ def lpips(
     shift = torch.tensor(SHIFT, device=param.device, dtype=param.dtype).view(1, 3, 1, 1)
     scale = torch.tensor(SCALE, device=param.device, dtype=param.dtype).view(1, 3, 1, 1)
 
-    pair = torch.cat([ref, dist]).to(device=param.device, dtype=param.dtype)
-    stages = backbone(((2 * pair - 1) - shift) / scale)
+    pair = join_pair(ref, dist, param.device, param.dtype)
+    stages = backbone(memo("lpips_scaling", (SHIFT, SCALE), (pair,), lambda: ((2 * pair - 1) - shift) / scale))
     n = ref.shape[0]
     pool.observe(*split_pair(stages, n))
     score = torch.zeros(n, device=param.device, dtype=param.dtype)

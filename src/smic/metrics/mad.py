@@ -89,6 +89,7 @@ the matlab convention's kept interior needs H, W >= 34; ``min_size`` = 34 for bo
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -298,6 +299,15 @@ def calibrated_appearance(ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor
     return total
 
 
+def flat_at_zero(op: Callable[[torch.Tensor], torch.Tensor], base: torch.Tensor) -> torch.Tensor:
+    """``op(base)`` (sqrt, a power), the same values, with a zero gradient where ``base`` is 0:
+    there autograd's sqrt and pow give NaN (0 x inf), while MAD is 0 (alpha = 1) and flat while
+    the distortion stays invisible."""
+    positive = base > 0
+    safe = torch.where(positive, base, torch.ones_like(base))
+    return torch.where(positive, op(safe), op(base.detach()).detach())
+
+
 def to_levels(image: torch.Tensor) -> torch.Tensor:
     """The calibrated variant's input: every channel times 255 in float64 (levels 0..255)."""
     return image.double() * 255
@@ -336,11 +346,12 @@ def mad(
 
     def rms(local: torch.Tensor) -> torch.Tensor:  # (N, C)
         squared = local * local
-        return pool.mean(0, squared).double().sqrt()
+        return flat_at_zero(torch.sqrt, pool.mean(0, squared).double())
 
     d_detect, d_appear = rms(detect), rms(appear)
-    alpha = 1 / (1 + BETA_1 * d_detect.pow(BETA_2))
-    score = (d_detect.pow(alpha) * d_appear.pow(1 - alpha)).mean(dim=1).to(ref.dtype)
+    alpha = 1 / (1 + BETA_1 * flat_at_zero(lambda d: d.pow(BETA_2), d_detect))
+    blend = flat_at_zero(lambda d: d.pow(alpha), d_detect) * flat_at_zero(lambda d: d.pow(1 - alpha), d_appear)
+    score = blend.mean(dim=1).to(ref.dtype)
     maps = [detect.to(ref.dtype), appear.to(ref.dtype)]
     return (score, maps) if return_maps else score
 
@@ -361,6 +372,14 @@ class MAD(Metric):
         if convention not in CONVENTIONS:
             raise ValueError(f"unknown MAD convention {convention!r}; expected one of {CONVENTIONS}")
         self.convention = convention
+
+    def no_gradient(self, size: tuple[int, int] | None = None) -> str | None:
+        if self.convention == "matlab":
+            return (
+                "mad: convention='matlab' rounds to 8 bits (MATLAB's rgb2gray on uint8), so it has no gradient; "
+                "use convention='calibrated' (the default) for a differentiable MAD"
+            )
+        return None
 
     def score(
         self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False, pool: Pool = PLAIN

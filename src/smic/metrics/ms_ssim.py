@@ -182,6 +182,14 @@ class MSSSIM(Metric):
         self.convention, self.win_size, self.sigma, self.k, self.method = convention, win_size, sigma, k, method
         self.min_size = min_size_for(convention, win_size)
 
+    def no_gradient(self, size: tuple[int, int] | None = None) -> str | None:
+        if self.convention == "matlab":
+            return (
+                "ms_ssim: convention='matlab' (the default, msssim.m) rounds to 8 bits (MATLAB's rgb2gray "
+                "on uint8), so it has no gradient; use convention='rgb' for a differentiable MS-SSIM"
+            )
+        return None
+
     def score(
         self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False, pool: Pool = PLAIN
     ) -> torch.Tensor | ScoreAndMaps:

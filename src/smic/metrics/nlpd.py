@@ -184,6 +184,13 @@ class NLPD(Metric):
             raise ValueError(f"beta must be positive, got {beta}")
         self.beta = beta
 
+    def no_gradient(self, size: tuple[int, int] | None = None) -> str | None:
+        return (
+            "nlpd: NLP_dist.m's input is MATLAB's rgb2gray rounded to 8 bits, so it has no gradient "
+            "(no option avoids it); the functional smic.metrics.nlpd.nlpd on a (N, 1, H, W) grey "
+            "image in [0, 1] is differentiable"
+        )
+
     def score(
         self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False, pool: Pool = PLAIN
     ) -> torch.Tensor | ScoreAndMaps:

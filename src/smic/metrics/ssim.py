@@ -117,6 +117,14 @@ class SSIM(Metric):
         self.convention, self.win_size, self.sigma, self.k = convention, win_size, sigma, k
         self.min_size = win_size
 
+    def no_gradient(self, size: tuple[int, int] | None = None) -> str | None:
+        if self.convention == "matlab":
+            return (
+                "ssim: convention='matlab' rounds to 8 bits (MATLAB's rgb2gray on uint8), so it has no gradient; "
+                "use convention='rgb' (the default) for a differentiable SSIM"
+            )
+        return None
+
     def score(
         self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False, pool: Pool = PLAIN
     ) -> torch.Tensor | ScoreAndMaps:

@@ -332,6 +332,13 @@ class VIF(Metric):
     map_stages = (0,) * (2 * LEVELS)
     min_size = MIN_SIZE
 
+    def no_gradient(self, size: tuple[int, int] | None = None) -> str | None:
+        return (
+            "vif: vifvec.m's input is MATLAB's rgb2gray rounded to 8 bits, so it has no gradient "
+            "(no option avoids it); the functional smic.metrics.vif.vif on (N, 1, H, W) grey "
+            "levels 0..255 is differentiable"
+        )
+
     def score(
         self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False, pool: Pool = PLAIN
     ) -> torch.Tensor | ScoreAndMaps:

@@ -10,6 +10,10 @@ attention-weighted means, sum(A M) / sum(A), with A resized bilinearly to M's gr
   LPIPS's relu3_3/relu4_3 map means, DISTS's means, variances and covariance (weighted moments),
   DeepWSD's per-position distances.
 Everything else stays official, so constant attention gives the official score.
+
+Gradients: MIC ranks and counts, so the attention has no gradient; it is computed from detached
+inputs (smic.kernels.mic detaches) and weighs the maps as a constant. The gradient flows through
+the official metric's local maps, so a paper form is differentiable where its base metric is.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ class PaperSMIC(Metric):
         self.settings = settings or AttentionSettings()
         self.net = VGG16("l2") if base.attention_source == "images" else None
 
+    def no_gradient(self, size: tuple[int, int] | None = None) -> str | None:
+        return self.base.no_gradient(size)  # the attention is a constant weight: the maps decide
+
     def pool(self) -> AttentionPool:
         """A fresh pool for one call: stage 0 (Eq. 7) for the pixel metrics, else stages 3, 4 (Eq. 8)."""
         return AttentionPool(self.settings, stages=(0,) if self.net is not None else (3, 4))
@@ -61,6 +68,7 @@ class PaperSMIC(Metric):
     def explain(self, ref: torch.Tensor, dist: torch.Tensor) -> tuple[torch.Tensor, Attention]:
         """Scores and the attention maps (per stage) they were pooled with (validated like forward)."""
         self.check(ref, dist)
+        self.check_gradient(ref, dist)
         return self._pooled(ref, dist, False)
 
 

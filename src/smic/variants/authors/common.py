@@ -47,6 +47,14 @@ class AuthorsMetric(Metric):
         # the stride-7 patches of stage 4 (1/8 of the prepared image) need 7 rows and columns
         self.min_size = 8 * self.patch
 
+    def no_gradient(self, size: tuple[int, int] | None = None) -> str | None:
+        # their code, number for number: run without autograd, resized in 8 bits as their PIL pipeline
+        return (
+            f"{self.name} with variant='authors' is the authors' code, run under "
+            "torch.inference_mode (and resized in 8 bits), so it has no gradient; use variant='paper' "
+            "(the default) for gradients: the same attention, a constant weight on the official maps"
+        )
+
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         return prepare(images)
 
@@ -73,5 +81,6 @@ class AuthorsMetric(Metric):
     def explain(self, ref: torch.Tensor, dist: torch.Tensor) -> tuple[torch.Tensor, Attention]:
         """Scores and the attention maps (per stage, on the metric's patch grid) they used."""
         self.check(ref, dist)
+        self.check_gradient(ref, dist)
         result = self.evaluate(ref, dist)
         return result.scores, result.attention

@@ -17,7 +17,7 @@ from smic.attention import Kind, patches
 from smic.io import check_pair
 from smic.kernels.wsd import column_distances
 from smic.metrics.deepwsd import STAGES, finish, min_side, padded_stages, prepare_input, window_distances
-from smic.pooling import split_pair
+from smic.pooling import join_pair, split_pair
 from smic.registry import register
 from smic.variants.authors.common import AuthorsMetric, Explained, patch_grid
 
@@ -46,7 +46,7 @@ class DeepWSDSMIC(AuthorsMetric):
 
     def compute(self, ref: torch.Tensor, dist: torch.Tensor) -> Explained:
         n = ref.shape[0]
-        pair, factor, window = prepare_input(torch.cat([ref, dist]))
+        pair, factor, window = prepare_input(join_pair(ref, dist))
         stages = padded_stages(pair, self.net, window)
         total = sum(
             torch.log(window_distances(stages[k][:n], stages[k][n:], window).sum(dim=1) + 1).double()

@@ -1,0 +1,153 @@
+"""The Ray engine: the local engine's plan, scored by a pool of Ray actors on one machine or a cluster.
+
+The driver keeps everything that makes a run safe: it reads the image headers, plans the
+size-matched batches, stores every outcome in the same :class:`~smic.evaluation.store.ScoreStore`
+and commits each batch, so resume, failures and reports are the local engine's. Each batch goes
+to one actor (one per GPU with ``gpus_per_worker``, else CPU actors), which decodes the pair
+files itself (local disk or a shared file system; every node needs the VGG16 weights in its
+``SMIC_HOME``) and scores it with :func:`~smic.evaluation.engine.score_batch`, the local engine's
+own function: on the same device, batch composition and thread count the scores are the same bits.
+A failing pair is an outcome like any other; a crashed actor is restarted by Ray and its batch
+retried, and a batch that still cannot be scored fails its pairs with the reason.
+
+Plain Ray actors, not Ray Data: the driver plans the batches (Ray Data would cut them at block
+boundaries, and float32 scores depend on batch composition), and the actors read the files
+themselves. ``pip install "smic[ray]"``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from smic.evaluation.engine import Images, Outcome, build_metrics, score_batch
+from smic.io import load_pair
+from smic.spec import MetricSpec
+
+if TYPE_CHECKING:
+    from smic.evaluation.engine import _Scorer
+
+__all__ = ["RayEngine"]
+
+# (pair index, ref path, dist path, configs it needs)
+Item = tuple[int, str, str, list[str]]
+
+
+class _BatchScorer:
+    """What each actor holds: the configs built once on its device, scoring one batch per call."""
+
+    def __init__(self, labels: list[str], device: str, threads: int) -> None:
+        torch.set_num_threads(threads)
+        self.specs = {label: MetricSpec.parse(label) for label in labels}
+        self.device = torch.device(device)
+        self.metrics = build_metrics(list(self.specs.values()), self.device)
+
+    def score(self, items: list[Item], max_pixels: int | None) -> list[Outcome]:
+        images: Images = {}
+        outcomes: list[Outcome] = []
+        for index, ref, dist, configs in items:
+            try:
+                images[index] = load_pair(ref, dist, max_pixels=max_pixels)
+            except Exception as error:
+                reason = f"cannot load the pair: {type(error).__name__}: {error}"
+                outcomes += [(index, config, None, reason) for config in configs]
+        wanted = {index: configs for index, _, _, configs in items if index in images}
+        return outcomes + score_batch(self.specs, self.metrics, self.device, images, wanted)
+
+
+@dataclass(frozen=True)
+class RayEngine:
+    """Run the scoring on Ray: ``address`` of a running cluster ("auto", "ray://HOST:PORT"), or
+    None for a local one started (on loopback) for the run and stopped after it; ``workers``
+    actors (default: one per GPU of the cluster at ``gpus_per_worker``, else one per CPU but
+    one, which the driver keeps), each with ``cpus_per_worker`` CPUs and as many torch threads."""
+
+    address: str | None = None
+    workers: int | None = None
+    gpus_per_worker: float = 0.0
+    cpus_per_worker: int = 1
+    retries: int = 2
+
+    def run(self, scorer: _Scorer, todo: dict[int, list[str]], progress: bool) -> None:
+        ray = _ray()
+        started = not ray.is_initialized()
+        if started:
+            _init(ray, self.address)
+        try:
+            self._run(ray, scorer, todo, progress)
+        finally:
+            if started:
+                ray.shutdown()
+
+    def _actors(self, ray: Any, labels: list[str]) -> list[Any]:
+        resources = ray.cluster_resources()
+        if self.gpus_per_worker > 0:
+            count = self.workers or int(resources.get("GPU", 0) // self.gpus_per_worker)
+            device = "cuda"
+        else:
+            count = self.workers or max(1, int(resources.get("CPU", 1)) - 1)
+            device = "cpu"
+        if count < 1:
+            raise ValueError(f"the Ray cluster has no room for one scorer with {self.gpus_per_worker} GPU(s)")
+        actor = ray.remote(
+            num_cpus=self.cpus_per_worker,
+            num_gpus=self.gpus_per_worker,
+            max_restarts=-1,  # a crashed actor comes back (the VGG16 weights are loaded again)
+            max_task_retries=self.retries,  # and its batch is sent again
+        )(_BatchScorer)
+        return [actor.remote(labels, device, self.cpus_per_worker) for _ in range(count)]
+
+    def _run(self, ray: Any, scorer: _Scorer, todo: dict[int, list[str]], progress: bool) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from tqdm.auto import tqdm
+
+        total = sum(len(configs) for configs in todo.values())
+        with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+            batches = scorer.plan(todo, pool)
+        actors = self._actors(ray, scorer.labels)
+        pairs = scorer.dataset.pairs
+        queue = [[(i, str(pairs[i].ref), str(pairs[i].dist), todo[i]) for i in batch] for batch in batches]
+        idle = list(actors)
+        running: dict[Any, tuple[Any, list[Item]]] = {}  # future -> (its actor, its batch)
+        with tqdm(total=total, desc=f"{scorer.dataset.name} (ray)", unit="score", disable=not progress) as bar:
+            bar.update(total - sum(len(todo[i]) for batch in batches for i in batch))
+            while queue or running:
+                while queue and idle:  # one batch in flight per actor: the rest waits on the driver
+                    actor, items = idle.pop(), queue.pop(0)
+                    running[actor.score.remote(items, scorer.max_pixels)] = (actor, items)
+                (done,), _ = ray.wait(list(running), num_returns=1)
+                actor, items = running.pop(done)
+                idle.append(actor)
+                try:
+                    outcomes: list[Outcome] = ray.get(done)
+                except Exception as error:  # the actor died more often than Ray retries
+                    reason = f"scorer failed: {type(error).__name__}: {' '.join(str(error).split())[:300]}"
+                    outcomes = [(i, config, None, reason) for i, _, _, configs in items for config in configs]
+                scorer.store_outcomes(outcomes)
+                bar.update(len(outcomes))
+                bar.set_postfix(failed=scorer.failed, refresh=False)
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ValueError('the Ray engine needs ray: pip install "smic[ray]"') from None
+    return ray
+
+
+def _init(ray: Any, address: str | None) -> None:
+    if address is not None:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        return
+    # a cluster of this machine only: on loopback, no dashboard, gone with the run
+    ray.init(
+        num_cpus=os.cpu_count() or 1,
+        include_dashboard=False,
+        log_to_driver=False,
+        _node_ip_address="127.0.0.1",
+    )
