@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -159,3 +160,19 @@ def top_half_pool(n: int = 2) -> AttentionPool:
     pool = AttentionPool()
     pool.attention = Attention({3: top, 4: top.clone()})
     return pool
+
+
+def stored_scores(store: Path, query: str = "SELECT COUNT(*) FROM scores") -> list[tuple]:
+    """The rows of ``query`` on a run's scores.sqlite while another process writes it, [] before
+    its tables exist. Opened read-only: a plain connect would create an empty file, which the
+    writer then rightly refuses as a damaged store."""
+    try:
+        db = sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    except sqlite3.Error:  # not created yet
+        return []
+    try:
+        return db.execute(query).fetchall()
+    except sqlite3.Error:  # created, tables not yet
+        return []
+    finally:
+        db.close()

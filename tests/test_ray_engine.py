@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from smic.evaluation.scoring import pairs_from_folders, score_pairs, store_folde
 ray = pytest.importorskip("ray", reason='the Ray engine needs ray: pip install "smic[ray]"')
 
 from smic.evaluation.ray_engine import RayEngine  # noqa: E402  (after the skip)
+from tests.conftest import stored_scores  # noqa: E402  (after the skip)
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 METRICS = ["psnr", "ssim", "psnr+smic"]
@@ -84,14 +84,8 @@ def on_ray(folders: tuple[Path, Path], out: Path):
 
 
 def stored(store: Path) -> int:
-    try:
-        db = sqlite3.connect(store, timeout=10)
-        try:
-            return int(db.execute("SELECT COUNT(*) FROM scores").fetchone()[0])
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return 0
+    rows = stored_scores(store)
+    return int(rows[0][0]) if rows else 0
 
 
 @pytest.mark.weights

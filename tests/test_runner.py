@@ -6,7 +6,6 @@ import argparse
 import csv
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -28,6 +27,7 @@ from smic.evaluation.runner import (
     run_benchmark,
 )
 from smic.spec import MetricSpec
+from tests.conftest import stored_scores
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -291,16 +291,7 @@ def start_child(tmp_path: Path, out: Path, go: Path) -> subprocess.Popen[bytes]:
 
 def stored_rows(out: Path) -> dict[tuple[str, str, str], tuple[int, int, float, float]]:
     """(ref, dist, config) -> (row id, run, created, score) of every stored score."""
-    path = out / "scores.sqlite"
-    if not path.exists():
-        return {}
-    db = sqlite3.connect(path, timeout=10)
-    try:
-        rows = db.execute("SELECT ref, dist, config, id, run, created, score FROM scores").fetchall()
-    except sqlite3.OperationalError:  # the child has not created the tables yet
-        rows = []
-    finally:
-        db.close()
+    rows = stored_scores(out / "scores.sqlite", "SELECT ref, dist, config, id, run, created, score FROM scores")
     return {(r[0], r[1], r[2]): (r[3], r[4], r[5], r[6]) for r in rows}
 
 

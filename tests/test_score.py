@@ -8,7 +8,6 @@ import json
 import math
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from PIL import Image
 import smic
 from smic.cli import main
 from smic.evaluation.scoring import pairs_from_folders, score_pairs, store_folder
+from tests.conftest import stored_scores
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -173,14 +173,8 @@ def test_a_killed_run_resumes_without_recomputing_and_writes_the_same_file(tmp_p
     store = store_folder(out) / "scores.sqlite"
 
     def stored() -> int:
-        try:
-            db = sqlite3.connect(store, timeout=10)
-            try:
-                return int(db.execute("SELECT COUNT(*) FROM scores").fetchone()[0])
-            finally:
-                db.close()
-        except sqlite3.Error:  # not created yet
-            return 0
+        rows = stored_scores(store)
+        return int(rows[0][0]) if rows else 0
 
     deadline = time.monotonic() + 120
     try:
