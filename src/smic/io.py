@@ -29,13 +29,15 @@ import sys
 import threading
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageFile, TiffImagePlugin, UnidentifiedImageError
+
+from smic.storage import Location, as_location, open_binary
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
@@ -70,7 +72,7 @@ def image_size(path: str | os.PathLike[str], name: str = "image", orient: bool =
     With ``orient=True`` it is the size ``load_image`` returns: an EXIF orientation that turns the
     image by 90 degrees swaps the two.
     """
-    return _header(Path(path), name).size(orient)
+    return _header(as_location(path), name).size(orient)
 
 
 def load_image(
@@ -93,7 +95,7 @@ def load_image(
     three), so that a grey/colour mix is reported instead of silently converted.
     """
     if isinstance(source, (str, os.PathLike)):
-        source = _read_file(Path(source), name, orient, max_pixels)
+        source = _read_file(as_location(source), name, orient, max_pixels)
     elif isinstance(source, Image.Image):
         source = _read_pil(source, name, orient)
     if isinstance(source, np.ndarray):
@@ -125,7 +127,7 @@ def load_pair(
     colour; a grey/colour mix raises ``ValueError``, because it usually means two files that do not
     belong together. ``orient`` and ``max_pixels`` are as in ``load_image``.
     """
-    ref_header, dist_header = _header(Path(ref), "ref"), _header(Path(dist), "dist")
+    ref_header, dist_header = _header(as_location(ref), "ref"), _header(as_location(dist), "dist")
     ref_header.check_pixels(max_pixels)
     dist_header.check_pixels(max_pixels)
     ref_size, dist_size = ref_header.size(orient), dist_header.size(orient)
@@ -229,31 +231,36 @@ def _one_line(error: BaseException) -> str:
 
 
 @contextmanager
-def _opened(path: Path, name: str) -> Iterator[ImageFile.ImageFile]:
+def _opened(path: Location, name: str) -> Iterator[ImageFile.ImageFile]:
     """The file opened by Pillow (its header read, no pixel decoded yet), with Pillow's limit off.
 
     Opened from a file object, not a path: from a path Pillow 13 memory-maps uncompressed TIFFs,
     and that path decodes a TIFF whose orientation swaps width and height with the wrong row length.
     """
-    if not path.is_file():
+    if isinstance(path, Path) and not path.is_file():
         raise FileNotFoundError(f"{name}: no such file: {path}")
     label = f"{name}: {path}"
-    with _pillow_limit_off():
+    with _pillow_limit_off(), ExitStack() as stack:
+        try:
+            handle = stack.enter_context(open_binary(path))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{name}: no such file: {path}") from None
+        except OSError as error:
+            raise ValueError(f"{label}: not a readable image ({_one_line(error)})") from error
+        except ValueError as error:  # a URI whose filesystem is out of reach, named by storage
+            raise ValueError(f"{name}: {error}") from error
         with _pillow_errors(label):
-            handle = path.open("rb")
-        with handle:
-            with _pillow_errors(label):
-                image = Image.open(handle)
-            with image:
-                yield image
+            image = Image.open(handle)
+        with image:
+            yield image
 
 
-def _header(path: Path, name: str) -> _Header:
+def _header(path: Location, name: str) -> _Header:
     with _opened(path, name) as image:
         return _header_of(image, path, name)
 
 
-def _header_of(image: ImageFile.ImageFile, path: Path, name: str) -> _Header:
+def _header_of(image: ImageFile.ImageFile, path: Location, name: str) -> _Header:
     label = f"{name}: {path}"
     with _pillow_errors(label):
         width, height = image.size
@@ -263,7 +270,7 @@ def _header_of(image: ImageFile.ImageFile, path: Path, name: str) -> _Header:
     return _Header(label, (height, width), _file_orientation(image, path))
 
 
-def _file_orientation(image: ImageFile.ImageFile, path: Path) -> int:
+def _file_orientation(image: ImageFile.ImageFile, path: Location) -> int:
     if image.format == "PNG" and "exif" not in image.info:
         # Pillow finds an eXIf chunk placed after the pixel data only by decoding them; walk the chunks instead
         data = _png_exif_chunk(path)
@@ -281,10 +288,10 @@ def _orientation(image: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _png_exif_chunk(path: Path) -> bytes | None:
+def _png_exif_chunk(path: Location) -> bytes | None:
     """The payload of a PNG's eXIf chunk, read by skipping from chunk header to chunk header."""
     try:
-        with path.open("rb") as handle:
+        with open_binary(path) as handle:
             handle.seek(8)
             while len(head := handle.read(8)) == 8:
                 length, kind = struct.unpack(">I4s", head)
@@ -299,7 +306,7 @@ def _png_exif_chunk(path: Path) -> bytes | None:
     return None
 
 
-def _read_file(path: Path, name: str, orient: bool, max_pixels: int | None) -> np.ndarray:
+def _read_file(path: Location, name: str, orient: bool, max_pixels: int | None) -> np.ndarray:
     with _opened(path, name) as image:
         header = _header_of(image, path, name)
         header.check_pixels(max_pixels)
@@ -324,7 +331,7 @@ def _safe_exif_keys(image: Image.Image) -> set[int]:
         return set()
 
 
-def _decode(image: ImageFile.ImageFile, path: Path, label: str) -> np.ndarray:
+def _decode(image: ImageFile.ImageFile, path: Location, label: str) -> np.ndarray:
     low = _low_byte_rawmodes(image, label)  # before load(), which empties image.tile
     if low is None:
         with _pillow_errors(label):
@@ -378,14 +385,14 @@ def _low_byte_rawmodes(image: ImageFile.ImageFile, label: str) -> list[str] | No
     return low
 
 
-def _low_bytes(path: Path, rawmodes: list[str]) -> np.ndarray:
+def _low_bytes(path: Location, rawmodes: list[str]) -> np.ndarray:
     """Decode the file again with Pillow's own decoder, each tile unpacked by the raw mode that picks
     the low byte of each sample; filtering and decompression are the same, only the unpacking differs.
 
     Chosen over a second library (pypng is pure Python and slow; imagecodecs and OpenCV are large
     binary dependencies) because it is exact, runs at Pillow's C speed and adds no dependency.
     """
-    with path.open("rb") as handle, Image.open(handle) as again:
+    with open_binary(path) as handle, Image.open(handle) as again:
         if len(again.tile) != len(rawmodes):
             raise OSError("the tiles changed between two opens")
         tiles = []

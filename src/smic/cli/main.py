@@ -34,6 +34,12 @@ def _specs(args: argparse.Namespace) -> list[MetricSpec]:
     )
 
 
+def _is_folder(path: str) -> bool:
+    from smic import storage
+
+    return storage.is_dir(storage.as_location(path))
+
+
 def _score(args: argparse.Namespace) -> int:
     specs = _specs(args)
     device = device_of(args.device)
@@ -41,7 +47,7 @@ def _score(args: argparse.Namespace) -> int:
         raise ValueError("give REF and DIST (two files or two folders), or --pairs pairs.csv")
     if args.pairs is not None and args.ref is not None:
         raise ValueError("give either REF and DIST or --pairs, not both")
-    files = args.pairs is None and not (os.path.isdir(args.ref) or os.path.isdir(args.dist))
+    files = args.pairs is None and not (_is_folder(args.ref) or _is_folder(args.dist))
     if files and args.out is None and args.engine == "local":
         return _score_one_pair(args, specs, device)
     from smic.evaluation.datasets import Dataset
@@ -52,7 +58,7 @@ def _score(args: argparse.Namespace) -> int:
         pairs = pairs_from_csv(args.pairs)
     elif files:
         pairs = [(args.ref, args.dist)]
-    elif os.path.isdir(args.ref) and os.path.isdir(args.dist):
+    elif _is_folder(args.ref) and _is_folder(args.dist):
         pairs = pairs_from_folders(args.ref, args.dist)
     else:
         raise ValueError(f"REF and DIST must both be files or both folders: {args.ref}, {args.dist}")

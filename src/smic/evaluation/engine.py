@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from smic import io
+from smic import io, storage
 from smic.evaluation.datasets import Dataset
 from smic.evaluation.store import ScoreStore
 from smic.io import image_size, load_pair
@@ -29,6 +29,7 @@ from smic.memory import check_fits
 from smic.metrics.base import Metric
 from smic.sharing import shared_work
 from smic.spec import MetricSpec
+from smic.storage import Location
 
 __all__ = ["Failure", "Scored", "build_metrics", "score_dataset"]
 
@@ -181,20 +182,21 @@ class _Scorer:
             self.store.add_failure(self.dataset.name, ref, dist, config, reason, self.run)
             self.failed += 1
 
-    def _size(self, path: Path) -> tuple[int, int] | str:
+    def _size(self, path: Location) -> tuple[int, int] | str:
+        name = storage.name_of(path)
         try:
-            height, width = image_size(path, path.name)
+            height, width = image_size(path, name)
         except (ValueError, FileNotFoundError) as error:
             return str(error)
         limit = self.max_pixels if self.max_pixels is not None else io.MAX_PIXELS
         if height * width > limit:
-            return f"{path.name}: {width}x{height} is over the limit of {limit} pixels (raise --max-pixels)"
+            return f"{name}: {width}x{height} is over the limit of {limit} pixels (raise --max-pixels)"
         return height, width
 
     def plan(self, todo: dict[int, list[str]], pool: ThreadPoolExecutor) -> list[list[int]]:
         """Read image headers; record unreadable/oversized/mismatched pairs; batch the rest by size."""
         pairs = self.dataset.pairs
-        paths = sorted({pairs[i].ref for i in todo} | {pairs[i].dist for i in todo})
+        paths = sorted({pairs[i].ref for i in todo} | {pairs[i].dist for i in todo}, key=str)
         sizes = dict(zip(paths, pool.map(self._size, paths)))
         groups: dict[tuple[int, int], list[int]] = {}
         for index in sorted(todo):

@@ -24,11 +24,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from smic import storage
 from smic.evaluation.datasets import Dataset, Pair
 from smic.evaluation.datasets._layout import header_rows
 from smic.evaluation.engine import Engine, Failure, prepare_metrics, score_dataset
 from smic.evaluation.store import ScoreStore
 from smic.spec import MetricSpec
+from smic.storage import Location
 
 __all__ = ["IMAGE_SUFFIXES", "PairScores", "pairs_from_csv", "pairs_from_folders", "score_pairs"]
 
@@ -43,21 +45,22 @@ def _pairs_dataset(root: Path, pairs: list[Pair], label_file: Path | None, notes
     return Dataset(DATASET, root, pairs, False, "none", label_file, notes)
 
 
-def _images(folder: Path) -> dict[str, Path]:
+def _images(folder: Location) -> dict[str, Location]:
     return {
-        path.relative_to(folder).as_posix(): path
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+        key: path
+        for key, path in storage.list_files(folder).items()
+        if os.path.splitext(key)[1].lower() in IMAGE_SUFFIXES and not storage.name_of(path).startswith(".")
     }
 
 
 def pairs_from_folders(ref: str | os.PathLike[str], dist: str | os.PathLike[str]) -> Dataset:
     """Pairs of the images in two folders matched by relative path (``a/b.png`` with ``a/b.png``),
     or by relative path without the suffix where that is unique (``a/b.png`` with ``a/b.jpg``).
-    Every image must find its partner: a ``ValueError`` lists those that do not."""
-    ref_dir, dist_dir = Path(ref), Path(dist)
+    Every image must find its partner: a ``ValueError`` lists those that do not. A folder may be a
+    URI (``s3://bucket/prefix``; smic.storage)."""
+    ref_dir, dist_dir = storage.as_location(ref), storage.as_location(dist)
     for name, folder in (("ref", ref_dir), ("dist", dist_dir)):
-        if not folder.is_dir():
+        if not storage.is_dir(folder):
             raise FileNotFoundError(f"{name}: no such folder: {folder}")
     refs, dists = _images(ref_dir), _images(dist_dir)
     stems: dict[str, list[str]] = {}
@@ -84,13 +87,20 @@ def pairs_from_folders(ref: str | os.PathLike[str], dist: str | os.PathLike[str]
             f"(pairs are matched by relative path): {', '.join(shown)}"
             + (" ..." if len(unmatched_dist) > 5 or len(unmatched_ref) > 5 else "")
         )
-    root = Path(os.path.commonpath([ref_dir.resolve(), dist_dir.resolve()]))
-    return _pairs_dataset(root, pairs, None, f"folders {ref_dir} and {dist_dir}")
+    return _pairs_dataset(_common_root([ref_dir, dist_dir]), pairs, None, f"folders {ref_dir} and {dist_dir}")
+
+
+def _common_root(folders: list[Location]) -> Path:
+    """The deepest local folder holding every local one (store keys are relative to it; URIs are
+    their own keys); the current folder where all are URIs."""
+    local = [folder.resolve() for folder in folders if isinstance(folder, Path)]
+    return Path(os.path.commonpath(local)) if local else Path.cwd()
 
 
 def pairs_from_csv(path: str | os.PathLike[str]) -> Dataset:
     """Pairs listed in a CSV with the columns ``ref,dist`` (any order, other columns ignored; an
-    ``id`` column is kept by :func:`score_pairs`); paths relative to the CSV's folder."""
+    ``id`` column is kept by :func:`score_pairs`); paths relative to the CSV's folder, or URIs
+    (``s3://...``; smic.storage), which are not checked before the run."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"pairs: no such file: {path}")
@@ -98,8 +108,8 @@ def pairs_from_csv(path: str | os.PathLike[str]) -> Dataset:
     pairs = []
     missing: list[str] = []
     for _, cells in header_rows("pairs", path, ("ref", "dist"), "ref,dist[,id]"):
-        ref, dist = (root / cells.get(column, "") for column in ("ref", "dist"))
-        missing += [str(p) for p in (ref, dist) if not p.is_file()]
+        ref, dist = (storage.join(root, cells.get(column, "")) for column in ("ref", "dist"))
+        missing += [str(p) for p in (ref, dist) if isinstance(p, Path) and not p.is_file()]
         pairs.append(Pair(ref, dist, math.nan))
     if missing:
         shown = "; ".join(dict.fromkeys(missing[:5]))
@@ -241,11 +251,16 @@ def score_pairs(
 
 
 def _listed(pairs: Iterable[tuple[str | os.PathLike[str], str | os.PathLike[str]]]) -> Dataset:
-    items = [Pair(Path(ref).resolve(), Path(dist).resolve(), math.nan) for ref, dist in pairs]
+    items = [Pair(_absolute(ref), _absolute(dist), math.nan) for ref, dist in pairs]
     if not items:
         raise ValueError("no pairs to score")
-    root = Path(os.path.commonpath([p for pair in items for p in (pair.ref.parent, pair.dist.parent)]))
-    return _pairs_dataset(root, items, None, "listed pairs")
+    folders = [p.parent if isinstance(p, Path) else p for pair in items for p in (pair.ref, pair.dist)]
+    return _pairs_dataset(_common_root(folders), items, None, "listed pairs")
+
+
+def _absolute(path: str | os.PathLike[str]) -> Location:
+    location = storage.as_location(path)
+    return location.resolve() if isinstance(location, Path) else location
 
 
 def _default_device() -> torch.device:

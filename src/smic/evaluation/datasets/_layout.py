@@ -12,12 +12,15 @@ from typing import NamedTuple
 
 import numpy as np
 
+from smic.storage import Location
+
 
 class Pair(NamedTuple):
-    """One labelled pair: reference path, distorted path, subjective score (native units)."""
+    """One labelled pair: reference, distorted image (a path, or a URI: smic.storage), subjective
+    score (native units)."""
 
-    ref: Path
-    dist: Path
+    ref: Location
+    dist: Location
     score: float
 
 
@@ -41,9 +44,11 @@ class Dataset:
     def scores(self) -> np.ndarray:
         return np.array([pair.score for pair in self.pairs], dtype=np.float64)
 
-    def key(self, path: Path) -> str:
-        """Store key of an image: its path relative to ``root`` (posix), else the full path, so a
-        results folder stays valid when the dataset moves."""
+    def key(self, path: Location) -> str:
+        """Store key of an image: its path relative to ``root`` (posix), else the full path (or
+        URI), so a results folder stays valid when the dataset moves."""
+        if isinstance(path, str):
+            return path
         try:
             return Path(path).relative_to(self.root).as_posix()
         except ValueError:
