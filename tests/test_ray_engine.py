@@ -154,3 +154,16 @@ def test_a_killed_actor_is_restarted_and_nothing_is_lost(cluster, folders, local
     assert kills and kills[0] >= 1, "no scorer process was found to kill"
     assert not result.failures and result.computed == N_PAIRS * len(METRICS)
     assert out.read_text() == local.read_text()
+
+
+def test_actor_shape_follows_the_nodes():
+    one_machine = [{"CPU": 2.0}]
+    assert RayEngine().shape(one_machine) == (1, 2)  # one actor with both cores as torch threads
+    assert RayEngine(workers=2, cpus_per_worker=1).shape(one_machine) == (2, 1)
+    mixed = [{"CPU": 16.0}, {"CPU": 8.0}]
+    assert RayEngine().shape(mixed) == (3, 8)  # sized to fit the smallest node: two fit on the larger
+    gpus = [{"CPU": 16.0, "GPU": 8.0}, {"CPU": 4.0}]
+    assert RayEngine(gpus_per_worker=1).shape(gpus) == (8, 2)  # the GPU node's CPUs per GPU
+    assert RayEngine(gpus_per_worker=0.5).shape(gpus) == (16, 1)
+    with pytest.raises(ValueError, match=r"no room for one scorer with 1 GPU\(s\)"):
+        RayEngine(gpus_per_worker=1).shape(one_machine)

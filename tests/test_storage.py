@@ -72,7 +72,7 @@ def test_folders_at_uris_score_as_the_local_folders(tmp_path, capsys):
         local_ref = ref / local_dist.relative_to(dist)
         assert float(row["psnr"]) == pytest.approx(psnr_of(local_ref, local_dist), abs=1e-3)
     assert "5 pairs x 1 metrics: 5 scores computed" in capsys.readouterr().out
-    with pytest.raises(FileNotFoundError, match="^ref: no such folder: file://"):
+    with pytest.raises(FileNotFoundError, match=r"^ref: no such folder: file://"):
         pairs_from_folders(uri(tmp_path / "nothing"), uri(dist))
 
 

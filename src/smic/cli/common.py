@@ -60,7 +60,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="local: threads decoding images (default: CPUs, at most 8); ray: scorer actors "
-        "(default: one per GPU, else one per CPU but one)",
+        "(default: one per GPU share, else one per node)",
     )
     parser.add_argument(
         "--max-pixels", type=int, default=None, help="refuse larger images (default: smic.io.MAX_PIXELS)"
@@ -74,14 +74,21 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="ray: the cluster (auto, ray://HOST:PORT); default: a local cluster for this run",
     )
     parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="ray: GPUs per scorer actor (default 0)")
+    parser.add_argument(
+        "--cpus-per-worker",
+        type=int,
+        default=None,
+        help="ray: CPUs (torch threads, decoding) per scorer actor (default: the smallest node's CPUs, "
+        "or its CPUs per GPU share)",
+    )
 
 
 def engine_of(args: argparse.Namespace) -> Any:
     """None for ``--engine local``, else the Ray engine the arguments describe."""
     if args.engine == "local":
-        if args.address is not None or args.gpus_per_worker:
-            raise ValueError("--address and --gpus-per-worker are for --engine ray")
+        if args.address is not None or args.gpus_per_worker or args.cpus_per_worker is not None:
+            raise ValueError("--address, --gpus-per-worker and --cpus-per-worker are for --engine ray")
         return None
     from smic.evaluation.ray_engine import RayEngine
 
-    return RayEngine(args.address, args.workers, args.gpus_per_worker)
+    return RayEngine(args.address, args.workers, args.gpus_per_worker, args.cpus_per_worker)

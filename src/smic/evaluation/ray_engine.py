@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 __all__ = ["RayEngine"]
 
+# batches sent to an actor before it has returned one
+IN_FLIGHT = 2
+
 # (pair index, ref path, dist path, configs it needs)
 Item = tuple[int, str, str, list[str]]
 
@@ -61,14 +64,18 @@ class _BatchScorer:
 @dataclass(frozen=True)
 class RayEngine:
     """Run the scoring on Ray: ``address`` of a running cluster ("auto", "ray://HOST:PORT"), or
-    None for a local one started (on loopback) for the run and stopped after it; ``workers``
-    actors (default: one per GPU of the cluster at ``gpus_per_worker``, else one per CPU but
-    one, which the driver keeps), each with ``cpus_per_worker`` CPUs and as many torch threads."""
+    None for a local one started (on loopback) for the run and stopped after it.
+
+    Actors: with ``gpus_per_worker``, one per that share of a GPU, each with the node's CPUs per
+    GPU share (for decoding); else one per node, each with all the node's CPUs, used as torch
+    threads (one process with N threads is faster than N processes of one, and holds VGG16 once).
+    ``workers`` and ``cpus_per_worker`` override the count and the CPUs (taken from the smallest
+    node, so that every actor fits on any node)."""
 
     address: str | None = None
     workers: int | None = None
     gpus_per_worker: float = 0.0
-    cpus_per_worker: int = 1
+    cpus_per_worker: int | None = None
     retries: int = 2
 
     def run(self, scorer: _Scorer, todo: dict[int, list[str]], progress: bool) -> None:
@@ -82,23 +89,34 @@ class RayEngine:
             if started:
                 ray.shutdown()
 
-    def _actors(self, ray: Any, labels: list[str]) -> list[Any]:
-        resources = ray.cluster_resources()
+    def shape(self, nodes: list[dict[str, float]]) -> tuple[int, int]:
+        """(actors, CPUs per actor) on a cluster of ``nodes`` (each node's resources)."""
         if self.gpus_per_worker > 0:
-            count = self.workers or int(resources.get("GPU", 0) // self.gpus_per_worker)
-            device = "cuda"
+            gpu_nodes = [node for node in nodes if node.get("GPU", 0) >= self.gpus_per_worker]
+            slots = [int(node["GPU"] // self.gpus_per_worker) for node in gpu_nodes]
+            per_slot = [int(node.get("CPU", 0) // slot) for node, slot in zip(gpu_nodes, slots)]
+            cpus = self.cpus_per_worker or max(1, min(per_slot, default=1))
+            count = self.workers or sum(slots)
         else:
-            count = self.workers or max(1, int(resources.get("CPU", 1)) - 1)
-            device = "cpu"
+            cpus = self.cpus_per_worker or max(1, int(min((node.get("CPU", 0) for node in nodes), default=1)))
+            count = self.workers or sum(int(node.get("CPU", 0) // cpus) for node in nodes)
         if count < 1:
-            raise ValueError(f"the Ray cluster has no room for one scorer with {self.gpus_per_worker} GPU(s)")
+            raise ValueError(
+                f"the Ray cluster has no room for one scorer with {self.gpus_per_worker} GPU(s) and {cpus} CPU(s)"
+            )
+        return count, cpus
+
+    def _actors(self, ray: Any, labels: list[str]) -> list[Any]:
+        nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+        count, cpus = self.shape(nodes)
         actor = ray.remote(
-            num_cpus=self.cpus_per_worker,
+            num_cpus=cpus,
             num_gpus=self.gpus_per_worker,
             max_restarts=-1,  # a crashed actor comes back (the VGG16 weights are loaded again)
             max_task_retries=self.retries,  # and its batch is sent again
         )(_BatchScorer)
-        return [actor.remote(labels, device, self.cpus_per_worker) for _ in range(count)]
+        device = "cuda" if self.gpus_per_worker > 0 else "cpu"
+        return [actor.remote(labels, device, cpus) for _ in range(count)]
 
     def _run(self, ray: Any, scorer: _Scorer, todo: dict[int, list[str]], progress: bool) -> None:
         from concurrent.futures import ThreadPoolExecutor
@@ -111,13 +129,15 @@ class RayEngine:
         actors = self._actors(ray, scorer.labels)
         pairs = scorer.dataset.pairs
         queue = [[(i, str(pairs[i].ref), str(pairs[i].dist), todo[i]) for i in batch] for batch in batches]
-        idle = list(actors)
+        # two batches in flight per actor: it starts the next as soon as it has finished one,
+        # while the driver stores the first one's outcomes
+        idle = [actor for _ in range(IN_FLIGHT) for actor in actors]
         running: dict[Any, tuple[Any, list[Item]]] = {}  # future -> (its actor, its batch)
         with tqdm(total=total, desc=f"{scorer.dataset.name} (ray)", unit="score", disable=not progress) as bar:
             bar.update(total - sum(len(todo[i]) for batch in batches for i in batch))
             while queue or running:
-                while queue and idle:  # one batch in flight per actor: the rest waits on the driver
-                    actor, items = idle.pop(), queue.pop(0)
+                while queue and idle:  # the rest waits on the driver, for whichever actor is free first
+                    actor, items = idle.pop(0), queue.pop(0)
                     running[actor.score.remote(items, scorer.max_pixels)] = (actor, items)
                 (done,), _ = ray.wait(list(running), num_returns=1)
                 actor, items = running.pop(done)
