@@ -29,8 +29,8 @@ from smic.evaluation.scoring import pairs_from_folders
 def make_pairs(root: Path, count: int, width: int, height: int) -> tuple[Path, Path]:
     rng = np.random.default_rng(0)
     ref_dir, dist_dir = root / "ref", root / "dist"
-    ref_dir.mkdir()
-    dist_dir.mkdir()
+    ref_dir.mkdir(parents=True)
+    dist_dir.mkdir(parents=True)
     y, x = np.mgrid[:height, :width]
     for i in range(count):
         image = np.stack([np.sin(x / (9 + c + i % 5)) * np.cos(y / (13 + c)) for c in range(3)], -1)

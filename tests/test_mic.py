@@ -16,7 +16,7 @@ import subprocess
 import sys
 import textwrap
 from collections import defaultdict
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numba
@@ -184,24 +184,28 @@ def test_kernel_compiles_one_signature_for_float32_and_float64_inputs() -> None:
     x = torch.randn(3, 49, dtype=torch.float64)
     y = x + torch.randn(3, 49, dtype=torch.float64)
     assert torch.equal(mic(x.float(), y.float()), mic(x.float().double(), y.float().double()))
-    assert len(mic_cpu._mic_block.signatures) == 1
+    assert len(mic_cpu._mic_blocks.signatures) == 1
 
 
-def test_blocks_are_each_run_once_on_any_number_of_threads() -> None:
-    for blocks, threads in ((0, 4), (1, 4), (5, 1), (7, 3), (100, 2)):
-        runs: list[int] = []
-        cpu_run.run_blocks(blocks, threads, lambda runs=runs: runs.append, mic_cpu._mic_block, "a test", 0)
-        assert sorted(runs) == list(range(blocks))
+@numba.njit(nogil=True)
+def _take_blocks(taken: np.ndarray, blocks: int, runs: np.ndarray) -> None:
+    block = cpu_run.take_next(taken)
+    while block < blocks:
+        runs[block] += 1
+        block = cpu_run.take_next(taken)
 
-    def failing() -> Callable[[int], None]:
-        def run(block: int) -> None:
-            if block == 3:
-                raise RuntimeError("block 3 failed")
 
-        return run
+def test_blocks_are_each_taken_once_on_any_number_of_threads() -> None:
+    for blocks, threads in ((0, 4), (1, 4), (5, 1), (7, 3), (10_000, 2), (10_000, 8)):
+        taken, runs = np.zeros(1, np.int64), np.zeros(blocks, np.int64)
+        cpu_run.run_threads(threads, partial(_take_blocks, taken, blocks, runs), _take_blocks, "a test", 0)
+        assert (runs == 1).all() and taken[0] == blocks + threads  # each thread stopped at its first miss
 
-    with pytest.raises(RuntimeError, match="block 3 failed"):
-        cpu_run.run_blocks(8, 2, failing, mic_cpu._mic_block, "a test", 0)
+    def failing() -> None:
+        raise RuntimeError("a thread failed")
+
+    with pytest.raises(RuntimeError, match="a thread failed"):
+        cpu_run.run_threads(3, failing, _take_blocks, "a test", 0)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

@@ -102,7 +102,9 @@ def score_batch(
 
     What the configs share (VGG16 passes, attention) is computed once (``smic.sharing``). A batch
     the device has no memory for is halved; a pair it has none for fails with the ways out; a
-    metric error is retried pair by pair, so it fails only the pair that caused it.
+    metric error is retried pair by pair, so it fails only the pair that caused it. Each config's
+    memory check runs when its turn comes, against the memory free then: what the earlier configs'
+    shared intermediates still hold is already taken.
     """
     outcomes: list[Outcome] = []
     batches: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]] = {}  # one tensor per batch: shareable

@@ -1,11 +1,13 @@
-"""How smic's compiled CPU kernels run: blocks of work handed to threads as the threads become free,
-and the line a kernel's first compile prints.
+"""How smic's compiled CPU kernels run: on torch's number of threads, each taking the next block of
+work when it has finished one, and with a line on stderr when numba compiles them.
 
-Scheduling. A kernel's work is cut into blocks, and each of torch's threads (Python threads; the
-kernels release the GIL) takes the next block when it has finished one. A core shared with another
-program then takes fewer blocks instead of holding the others up (as with the even split of
-numba's prange). numba's parallel loops are not used at all: they took 40 of the 57 s of the MIC
-kernel's compile, and their thread settings are numba's, global.
+Scheduling. A kernel's work is cut into blocks. Each thread (a Python thread running the compiled
+kernel, which releases the GIL) takes the next block from a counter shared by all (``take_next``,
+an atomic increment inside the compiled code), so a core shared with another program takes fewer
+blocks instead of holding the others up, and no thread needs the GIL between blocks (one that did
+stalled the others whenever the OS paused it). numba's parallel loops are not used: they took 40
+of the 57 s of the MIC kernel's compile, split the blocks evenly between the threads, and their
+thread settings are numba's, global.
 
 First compile. numba compiles a kernel on its first call and caches it (once per machine, numba
 version and source); that takes seconds, and without a word a first run looks hung. The line is
@@ -14,19 +16,31 @@ printed only when numba compiles, not when it loads its cached copy.
 
 from __future__ import annotations
 
-import itertools
 import os
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from numba.core import event
+from numba.core import event, types
+from numba.extending import intrinsic
 
-__all__ = ["compile_notice", "run_blocks"]
+__all__ = ["compile_notice", "run_threads", "take_next"]
+
+
+def _take_next(typingctx: Any, counter: Any) -> Any:
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        return builder.atomic_rmw("add", array.data, context.get_constant(types.int64, 1), "monotonic")
+
+    return types.int64(counter), codegen
+
+
+# In compiled code, take_next(counter): counter[0] += 1 atomically (counter: an int64 array),
+# returning the value before, i.e. the next block for this thread (typed Any: called from numba).
+take_next: Any = intrinsic(_take_next)
 
 
 class _Notice(event.Listener):
@@ -47,8 +61,8 @@ class _Notice(event.Listener):
 
 @contextmanager
 def compile_notice(kernel: Any, what: str, seconds: int) -> Iterator[None]:
-    """Within the block, a compile of the numba dispatcher ``kernel`` first prints "compiling
-    <what>, once per machine (about <seconds> s)..." to stderr."""
+    """Within the block, a compile of the numba dispatcher ``kernel`` (in any thread) first prints
+    "compiling <what>, once per machine (about <seconds> s)..." to stderr."""
     line = f"compiling {what}, once per machine (about {seconds} s)..."
     with event.install_listener("numba:compile", _Notice(kernel, line)):
         yield
@@ -63,32 +77,14 @@ if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's t
     os.register_at_fork(after_in_child=_pool.cache_clear)
 
 
-def run_blocks(
-    blocks: int, threads: int, worker: Callable[[], Callable[[int], None]], kernel: Any, what: str, seconds: int
-) -> None:
-    """Run blocks 0 .. blocks - 1 once each on up to ``threads`` threads, this one included.
-    ``worker()`` gives a thread its function of a block index (with the thread's own scratch
-    arrays). The first block runs alone, under compile_notice(kernel, what, seconds): a compile
-    happens there, once."""
-    lock = threading.Lock()
-    taken = itertools.count()
-
-    def drain(limit: int) -> None:
-        run = worker()
-        for _ in range(limit):
-            with lock:
-                block = next(taken)
-            if block >= blocks:
-                return
-            run(block)
-
-    if blocks <= 0:
-        return
+def run_threads(threads: int, worker: Callable[[], None], kernel: Any, what: str, seconds: int) -> None:
+    """Run ``worker()`` on ``threads`` threads at once, this one included, and wait for all: each
+    call runs the compiled ``kernel`` on blocks taken with take_next until none is left. Under
+    compile_notice(kernel, what, seconds)."""
     with compile_notice(kernel, what, seconds):
-        drain(1)
-    helpers = [_pool().submit(drain, blocks) for _ in range(min(threads, blocks - 1) - 1)]
-    try:
-        drain(blocks)
-    finally:
-        for helper in helpers:
-            helper.result()
+        helpers = [_pool().submit(worker) for _ in range(threads - 1)]
+        try:
+            worker()
+        finally:
+            for helper in helpers:
+                helper.result()

@@ -33,21 +33,20 @@ of code_t - code_s in a table of (n + 1)^2 weights and the row counts are not st
 
 ``smic.kernels.mic_cuda`` compiles the same pass (``pair_mic_core``, with ``work_views`` and the
 tables of ``plan_tables``) into its CUDA kernel, every helper inlined (``inline="always"``). The
-CPU kernel is that pass compiled once more as a function of its own, called by ``_mic_block``,
+CPU kernel is that pass compiled once more as a function of its own, called by ``_mic_blocks``,
 for one signature (float32 inputs are passed as float64): about 8 s of compile on two cores, once
 per machine (numba's cache), announced on stderr when it happens (smic.kernels.cpu_run).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 import numba
 import numpy as np
 
-from smic.kernels.cpu_run import run_blocks
+from smic.kernels.cpu_run import run_threads, take_next
 from smic.kernels.mic_plan import KernelPlan
 
 # Up to this n, samples are ordered by counting comparisons (n^2 of them, vectorised, no
@@ -62,9 +61,9 @@ PACKED_MAX_N = 1023
 # samples, parts (clumps or superclumps) of samples, part sizes, superclumps of clumps; three
 # spare (the CUDA kernel's local memory and its tests are sized by this count).
 PER_SAMPLE = 15
-# Pairs per block taken by a thread (smic.kernels.cpu_run): small enough that the blocks balance
-# over cores of unequal speed, large enough that a block's call (2-3 us) does not show.
-BLOCK_PAIRS = 64
+# Pairs per block taken by a thread (smic.kernels.cpu_run): the blocks balance over cores of
+# unequal speed, and taking one costs one atomic increment.
+BLOCK_PAIRS = 16
 # The first compile's announcement: seconds measured on two cores of an AMD EPYC.
 COMPILE_SECONDS = 10
 
@@ -452,7 +451,7 @@ def work_views(ints: np.ndarray, floats: np.ndarray) -> tuple:
     )
 
 
-# The CPU's copy of the pass: the helpers inlined into it, and it called from _mic_block (inlining
+# The CPU's copy of the pass: the helpers inlined into it, and it called from _mic_blocks (inlining
 # it there too cost 3 s more of compile, for no speed); without numba's reference counts (its
 # "_nrt" option, which the type stubs omit), which took a tenth of the time: the kernel allocates
 # nothing, and its views live no longer than the arrays mic_pairs holds.
@@ -461,7 +460,7 @@ _pair_mic = numba.njit(nogil=True, **NO_REFCOUNTS)(pair_mic_core.py_func)
 
 
 @numba.njit(cache=True, nogil=True, **NO_REFCOUNTS)
-def _mic_block(
+def _mic_blocks(
     x: np.ndarray,
     y: np.ndarray,
     jobs: np.ndarray,
@@ -471,12 +470,18 @@ def _mic_block(
     ints: np.ndarray,
     floats: np.ndarray,
     out: np.ndarray,
-    start: int,
-    stop: int,
+    taken: np.ndarray,
 ) -> None:
+    """One thread's share of mic_pairs: blocks of BLOCK_PAIRS pairs, the next one taken from the
+    counter ``taken`` each time, until none is left; ``ints``, ``floats``: this thread's work."""
+    pairs = x.shape[0]
     work = work_views(ints, floats)
-    for i in range(start, stop):
-        out[i] = _pair_mic(x[i], y[i], jobs, untied_rows, untied_q, tables, work)
+    while True:
+        start = take_next(taken) * BLOCK_PAIRS
+        if start >= pairs:
+            return
+        for i in range(start, min(pairs, start + BLOCK_PAIRS)):
+            out[i] = _pair_mic(x[i], y[i], jobs, untied_rows, untied_q, tables, work)
 
 
 @lru_cache(maxsize=16)
@@ -510,17 +515,11 @@ def mic_pairs(x: np.ndarray, y: np.ndarray, jobs: KernelPlan, threads: int) -> n
     out = np.empty(pairs, dtype=np.float64)
     plan = np.array(jobs, dtype=np.int64)
     shapes = (PER_SAMPLE + int(plan[:, 0].max()) + 2, n + 1), (int(plan[:, 1].max()) + 2, n + 1)
-    blocks = -(-pairs // BLOCK_PAIRS)
+    taken = np.zeros(1, dtype=np.int64)  # blocks taken so far, by all threads
 
-    def worker() -> Callable[[int], None]:
+    def worker() -> None:
         ints, floats = np.empty(shapes[0], dtype=np.int64), np.empty(shapes[1], dtype=np.float64)
+        _mic_blocks(x, y, plan, untied_rows, untied_q, tables, ints, floats, out, taken)
 
-        def run(block: int) -> None:
-            start = block * BLOCK_PAIRS
-            stop = min(pairs, start + BLOCK_PAIRS)
-            _mic_block(x, y, plan, untied_rows, untied_q, tables, ints, floats, out, start, stop)
-
-        return run
-
-    run_blocks(blocks, threads, worker, _mic_block, "smic's MIC kernel", COMPILE_SECONDS)
+    run_threads(min(threads, -(-pairs // BLOCK_PAIRS)), worker, _mic_blocks, "smic's MIC kernel", COMPILE_SECONDS)
     return out

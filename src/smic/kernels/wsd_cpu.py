@@ -21,23 +21,22 @@ gathers through a dozen intermediate tensors. Everything is summed in float64.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numba
 import numpy as np
 import torch
 from torch import Tensor
 
-from smic.kernels.cpu_run import run_blocks
+from smic.kernels.cpu_run import run_threads, take_next
 
 __all__ = ["CUDA_KERNEL", "column_distance", "distances", "weight_scales"]
 
 # smic.kernels.wsd_cuda's name in smic.kernels.cuda_launch (failures, warnings), known here so that
 # smic.kernels.wsd can ask for it without importing numba's CUDA target
 CUDA_KERNEL = "DeepWSD"
-# Columns per block of work handed to a thread (see smic.kernels.cpu_run): at least BLOCK_COLUMNS
-# (consecutive columns share the cache lines they read), and about BLOCK_VALUES values, so that a
-# block's call (a few microseconds) does not show.
+# Columns per block taken by a thread (smic.kernels.cpu_run): at least BLOCK_COLUMNS (consecutive
+# columns share the cache lines they read), at most about BLOCK_VALUES values (blocks balance over
+# cores of unequal speed).
 BLOCK_COLUMNS = 256
 BLOCK_VALUES = 2**17
 # The first compile's announcement (seconds measured on two cores of an AMD EPYC), once per input
@@ -83,14 +82,25 @@ def column_distance(x: np.ndarray, y: np.ndarray, b: int, j: int, x_scale: float
 
 
 @numba.njit(cache=True, nogil=True)
-def _distances_block(
-    x: np.ndarray, y: np.ndarray, x_scale: np.ndarray, y_scale: np.ndarray, out: np.ndarray, first: int, stop: int
+def _distances_blocks(
+    x: np.ndarray,
+    y: np.ndarray,
+    x_scale: np.ndarray,
+    y_scale: np.ndarray,
+    out: np.ndarray,
+    per_block: int,
+    taken: np.ndarray,
 ) -> None:
-    """out for the columns first .. stop - 1 of out (B, cols), counted row after row."""
-    cols = out.shape[1]
-    for index in range(first, stop):
-        b, j = index // cols, index % cols
-        out[b, j] = column_distance(x, y, b, j, x_scale[b], y_scale[b])
+    """One thread's share of distances: blocks of ``per_block`` columns of out (B, cols), counted
+    row after row, the next one taken from the counter ``taken`` each time, until none is left."""
+    batch, cols = out.shape
+    while True:
+        first = take_next(taken) * per_block
+        if first >= batch * cols:
+            return
+        for index in range(first, min(batch * cols, first + per_block)):
+            b, j = index // cols, index % cols
+            out[b, j] = column_distance(x, y, b, j, x_scale[b], y_scale[b])
 
 
 def weight_scales(x_total: Tensor, y_total: Tensor) -> tuple[Tensor, Tensor]:
@@ -106,14 +116,14 @@ def distances(x: Tensor, y: Tensor, x_total: Tensor, y_total: Tensor) -> Tensor:
     out = torch.empty(x.shape[0], x.shape[2], dtype=torch.float64)
     arrays = x.numpy(), y.numpy(), x_scale.numpy(), y_scale.numpy(), out.numpy()
     columns, threads = out.numel(), torch.get_num_threads()
-    # blocks of a few hundred microseconds, at least a few per thread where there is work enough
+    # at least BLOCK_COLUMNS columns a block, at most about BLOCK_VALUES values, a few blocks a thread
     per_block = max(BLOCK_COLUMNS, min(BLOCK_VALUES // max(x.shape[1], 1), -(-columns // (4 * threads))))
-
-    def worker() -> Callable[[int], None]:
-        def run(block: int) -> None:
-            _distances_block(*arrays, block * per_block, min(columns, (block + 1) * per_block))
-
-        return run
-
-    run_blocks(-(-columns // per_block), threads, worker, _distances_block, "smic's DeepWSD kernel", COMPILE_SECONDS)
+    taken = np.zeros(1, dtype=np.int64)  # blocks taken so far, by all threads
+    run_threads(
+        min(threads, -(-columns // per_block)),
+        lambda: _distances_blocks(*arrays, per_block, taken),
+        _distances_blocks,
+        "smic's DeepWSD kernel",
+        COMPILE_SECONDS,
+    )
     return out
