@@ -96,41 +96,32 @@ def is_file(location: Location) -> bool:
 
 
 def is_dir(location: Location) -> bool:
-    """A local folder, or a URI prefix with at least one object under it."""
+    """A local folder, or a URI prefix with objects under it (object stores report those as
+    directories)."""
     if isinstance(location, Path):
         return location.is_dir()
     from pyarrow import fs
 
-    info = _info(location)
-    if info.type == fs.FileType.Directory:
-        return True
-    return info.type == fs.FileType.NotFound and bool(_listed(location, limit=1))
-
-
-def _listed(uri: str, limit: int | None = None) -> list[Any]:
-    from pyarrow import fs
-
-    filesystem, path = _resolve(uri)
-    try:
-        infos = filesystem.get_file_info(fs.FileSelector(path, recursive=True, allow_not_found=True))
-    except OSError as error:
-        raise ValueError(f"{uri}: cannot be listed ({_one_line(error)})") from error
-    files = [info for info in infos if info.type == fs.FileType.File]
-    return files if limit is None else files[:limit]
+    return bool(_info(location).type == fs.FileType.Directory)
 
 
 def list_files(folder: Location) -> dict[str, Location]:
     """Relative posix path -> location of every file under ``folder``, recursively, sorted."""
     if isinstance(folder, Path):
         return {path.relative_to(folder).as_posix(): path for path in sorted(folder.rglob("*")) if path.is_file()}
-    _, root = _resolve(folder)
+    from pyarrow import fs
+
+    filesystem, root = _resolve(folder)
+    try:
+        infos = filesystem.get_file_info(fs.FileSelector(root, recursive=True, allow_not_found=True))
+    except OSError as error:
+        raise ValueError(f"{folder}: cannot be listed ({_one_line(error)})") from error
     prefix = root.rstrip("/") + "/"
-    found: dict[str, Location] = {}
-    for info in sorted(_listed(folder), key=lambda info: info.path):
-        if info.path.startswith(prefix):
-            relative = info.path[len(prefix) :]
-            found[relative] = join(folder, relative)
-    return found
+    return {
+        info.path[len(prefix) :]: join(folder, info.path[len(prefix) :])
+        for info in sorted(infos, key=lambda info: info.path)
+        if info.type == fs.FileType.File and info.path.startswith(prefix)
+    }
 
 
 @contextmanager
@@ -147,7 +138,7 @@ def open_binary(location: Location) -> Iterator[IO[bytes]]:
     except FileNotFoundError:
         raise
     except OSError as error:
-        if "not found" in str(error).lower() or "no such file" in str(error).lower():
+        if any(words in str(error).lower() for words in ("not found", "no such file", "does not exist")):
             raise FileNotFoundError(location) from error
         raise
     with handle:
