@@ -85,3 +85,25 @@ def test_a_pairs_csv_may_list_uris_and_a_missing_one_fails_only_its_pair(tmp_pat
     assert result.scores["psnr"][0] == pytest.approx(20 * math.log10(255 / 10), abs=1e-4)
     assert result.scores["psnr"][1] is None
     assert [(f.dist, f.reason) for f in result.failures] == [(gone, f"gone.png: no such file: {gone}")]
+
+
+def test_an_unreachable_bucket_is_asked_once_not_once_per_file(monkeypatch):
+    from pyarrow import fs
+
+    asked: list[str] = []
+
+    class Offline:  # pyarrow's FileSystem type cannot be patched: the module's name for it can
+        @staticmethod
+        def from_uri(uri: str):
+            asked.append(uri)
+            raise OSError("Could not resolve host: bucket.s3.amazonaws.com")
+
+    storage._filesystem.cache_clear()
+    monkeypatch.setattr(fs, "FileSystem", Offline)
+    try:
+        for name in ("a.png", "b.png", "c/d.png"):
+            with pytest.raises(ValueError, match=rf"^ref: s3://bucket/{name}: cannot reach its filesystem \(Could not"):
+                load_image(f"s3://bucket/{name}", "ref")
+    finally:
+        storage._filesystem.cache_clear()
+    assert asked == ["s3://bucket/"]
