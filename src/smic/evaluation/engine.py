@@ -91,6 +91,22 @@ Outcome = tuple[int, str, float | None, str | None]
 Images = dict[int, tuple[torch.Tensor, torch.Tensor]]
 
 
+def loaded_pairs(
+    futures: dict[int, Future[tuple[torch.Tensor, torch.Tensor]]], todo: dict[int, list[str]]
+) -> tuple[Images, list[Outcome]]:
+    """The decoded pairs of a batch (pair index -> its decoding), and the failure of every config
+    ``todo`` wants of each pair that could not be read."""
+    images: Images = {}
+    failed: list[Outcome] = []
+    for index, future in futures.items():
+        try:
+            images[index] = future.result()
+        except Exception as error:
+            reason = f"cannot load the pair: {_reason(error)}"
+            failed += [(index, config, None, reason) for config in todo[index]]
+    return images, failed
+
+
 def score_batch(
     specs: dict[str, MetricSpec],
     metrics: dict[str, Metric],
@@ -260,15 +276,9 @@ class _Scorer:
                 futures = pending.pop(0)
                 if number + 2 < len(batches):
                     pending.append(load(batches[number + 2]))
-                images: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-                for index, future in zip(batch, futures):
-                    try:
-                        images[index] = future.result()
-                    except Exception as error:
-                        self.fail(index, todo[index], f"cannot load the pair: {_reason(error)}")
-                        bar.update(len(todo[index]))
-                wanted = {i: todo[i] for i in batch if i in images}
-                outcomes = score_batch(self.specs, self.metrics, self.device, images, wanted)
+                images, outcomes = loaded_pairs(dict(zip(batch, futures)), todo)
+                wanted = {i: todo[i] for i in images}
+                outcomes += score_batch(self.specs, self.metrics, self.device, images, wanted)
                 self.store_outcomes(outcomes)  # every batch is on disk as soon as it is made
                 bar.update(len(outcomes))
                 bar.set_postfix(failed=self.failed, refresh=False)

@@ -18,12 +18,13 @@ themselves. ``pip install "smic[ray]"``.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from smic.evaluation.engine import Images, Outcome, build_metrics, score_batch
+from smic.evaluation.engine import Outcome, build_metrics, loaded_pairs, score_batch
 from smic.io import load_pair
 from smic.spec import MetricSpec
 
@@ -40,24 +41,23 @@ Item = tuple[int, str, str, list[str]]
 
 
 class _BatchScorer:
-    """What each actor holds: the configs built once on its device, scoring one batch per call."""
+    """What each actor holds: the configs built once on its device and threads that decode, scoring
+    one batch per call."""
 
     def __init__(self, labels: list[str], device: str, threads: int) -> None:
         torch.set_num_threads(threads)
         self.specs = {label: MetricSpec.parse(label) for label in labels}
         self.device = torch.device(device)
         self.metrics = build_metrics(list(self.specs.values()), self.device)
+        self.decoding = ThreadPoolExecutor(threads)
 
     def score(self, items: list[Item], max_pixels: int | None) -> list[Outcome]:
-        images: Images = {}
-        outcomes: list[Outcome] = []
-        for index, ref, dist, configs in items:
-            try:
-                images[index] = load_pair(ref, dist, max_pixels=max_pixels)
-            except Exception as error:
-                reason = f"cannot load the pair: {type(error).__name__}: {error}"
-                outcomes += [(index, config, None, reason) for config in configs]
-        wanted = {index: configs for index, _, _, configs in items if index in images}
+        todo = {index: configs for index, _, _, configs in items}
+        futures = {
+            index: self.decoding.submit(load_pair, ref, dist, max_pixels=max_pixels) for index, ref, dist, _ in items
+        }
+        images, outcomes = loaded_pairs(futures, todo)
+        wanted = {index: todo[index] for index in images}
         return outcomes + score_batch(self.specs, self.metrics, self.device, images, wanted)
 
 
@@ -119,7 +119,6 @@ class RayEngine:
         return [actor.remote(labels, device, cpus) for _ in range(count)]
 
     def _run(self, ray: Any, scorer: _Scorer, todo: dict[int, list[str]], progress: bool) -> None:
-        from concurrent.futures import ThreadPoolExecutor
 
         from tqdm.auto import tqdm
 

@@ -88,6 +88,13 @@ class Metric(nn.Module):
             if reason is not None:
                 raise NotDifferentiableError(reason)
 
+    def _checked(self, ref: ImageLike, dist: ImageLike) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pair read as tensors on the metric's device, checked (``check``, ``check_gradient``)."""
+        ref, dist = as_pair(ref, dist, self.device())
+        self.check(ref, dist)
+        self.check_gradient(ref, dist)
+        return ref, dist
+
     def check(self, ref: torch.Tensor, dist: torch.Tensor) -> None:
         """Raise ``ValueError`` naming the input unless (ref, dist) is a pair this metric takes."""
         check_pair(ref, dist, self.min_size)
@@ -102,19 +109,13 @@ class Metric(nn.Module):
     def forward(self, ref: ImageLike, dist: ImageLike) -> torch.Tensor:
         """Scores of (ref, dist): (N, 3, H, W) tensors in [0, 1], or image files, PIL images or
         numpy arrays, read by smic.io's rules (tensors are the fast path)."""
-        ref, dist = as_pair(ref, dist, self.device())
-        self.check(ref, dist)
-        self.check_gradient(ref, dist)
-        result = self.score(ref, dist)
+        result = self.score(*self._checked(ref, dist))
         assert isinstance(result, torch.Tensor)
         return result
 
     def maps(self, ref: ImageLike, dist: ImageLike) -> ScoreAndMaps:
         """Scores and the local distortion maps they are pooled from (inputs as in forward)."""
-        ref, dist = as_pair(ref, dist, self.device())
-        self.check(ref, dist)
-        self.check_gradient(ref, dist)
-        result = self.score(ref, dist, return_maps=True)
+        result = self.score(*self._checked(ref, dist), return_maps=True)
         assert isinstance(result, tuple)
         return result
 

@@ -27,3 +27,8 @@ def to_grey(image: torch.Tensor, metric: str, scale: float = 255.0) -> torch.Ten
         levels = matlab_rgb2gray(image)
         return levels if scale == 255.0 else levels / (255.0 / scale)
     raise ValueError(f"{metric} needs 1 (grey) or 3 (RGB) channels, got {image.shape[1]}")
+
+
+def rounding_note(metric: str, matlab: str, instead: str) -> str:
+    """Why a metric under MATLAB's convention ``matlab`` has no gradient, and ``instead``: what to use."""
+    return f"{metric}: {matlab} rounds to 8 bits (MATLAB's rgb2gray on uint8), so it has no gradient; use {instead}"

@@ -95,7 +95,7 @@ import torch
 import torch.nn.functional as F
 
 from smic.metrics.base import Metric, ScoreAndMaps
-from smic.metrics.grey import to_grey
+from smic.metrics.grey import rounding_note, to_grey
 from smic.metrics.mad_blocks import (
     BLOCK,
     LIGHTNESS_GAMMA,
@@ -374,12 +374,10 @@ class MAD(Metric):
         self.convention = convention
 
     def no_gradient(self, size: tuple[int, int] | None = None) -> str | None:
-        if self.convention == "matlab":
-            return (
-                "mad: convention='matlab' rounds to 8 bits (MATLAB's rgb2gray on uint8), so it has no gradient; "
-                "use convention='calibrated' (the default) for a differentiable MAD"
-            )
-        return None
+        if self.convention != "matlab":
+            return None
+        instead = "convention='calibrated' (the default) for a differentiable MAD"
+        return rounding_note("mad", "convention='matlab'", instead)
 
     def score(
         self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False, pool: Pool = PLAIN

@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 
 from smic.metrics.base import Metric, ScoreAndMaps
-from smic.metrics.grey import matlab_rgb2gray
+from smic.metrics.grey import matlab_rgb2gray, rounding_note
 from smic.metrics.ssim import (
     Convention,
     check_options,
@@ -183,12 +183,10 @@ class MSSSIM(Metric):
         self.min_size = min_size_for(convention, win_size)
 
     def no_gradient(self, size: tuple[int, int] | None = None) -> str | None:
-        if self.convention == "matlab":
-            return (
-                "ms_ssim: convention='matlab' (the default, msssim.m) rounds to 8 bits (MATLAB's rgb2gray "
-                "on uint8), so it has no gradient; use convention='rgb' for a differentiable MS-SSIM"
-            )
-        return None
+        if self.convention != "matlab":
+            return None
+        matlab = "convention='matlab' (the default, msssim.m)"
+        return rounding_note("ms_ssim", matlab, "convention='rgb' for a differentiable MS-SSIM")
 
     def score(
         self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False, pool: Pool = PLAIN

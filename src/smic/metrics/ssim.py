@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from smic.metrics.base import Metric, ScoreAndMaps
-from smic.metrics.grey import matlab_rgb2gray
+from smic.metrics.grey import matlab_rgb2gray, rounding_note
 from smic.pooling import PLAIN, Pool
 from smic.registry import register
 
@@ -118,12 +118,9 @@ class SSIM(Metric):
         self.min_size = win_size
 
     def no_gradient(self, size: tuple[int, int] | None = None) -> str | None:
-        if self.convention == "matlab":
-            return (
-                "ssim: convention='matlab' rounds to 8 bits (MATLAB's rgb2gray on uint8), so it has no gradient; "
-                "use convention='rgb' (the default) for a differentiable SSIM"
-            )
-        return None
+        if self.convention != "matlab":
+            return None
+        return rounding_note("ssim", "convention='matlab'", "convention='rgb' (the default) for a differentiable SSIM")
 
     def score(
         self, ref: torch.Tensor, dist: torch.Tensor, return_maps: bool = False, pool: Pool = PLAIN
